@@ -1,0 +1,83 @@
+# whatwatt.secure_mqtt: every command a user or CI needs. `make help` lists them.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3.11
+VENV := $(CURDIR)/.venv
+BIN := $(VENV)/bin
+COLLECTIONS := $(CURDIR)/.build/collections
+LINK := $(COLLECTIONS)/ansible_collections/whatwatt/secure_mqtt
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH := false
+export PATH := $(BIN):$(PATH)
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
+
+$(VENV)/.installed: requirements.txt
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install python3 (>= 3.11) and python3-venv" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements.txt
+	touch $@
+
+$(LINK):
+	mkdir -p $(dir $(LINK))
+	ln -sfn ../../../.. $(LINK)
+
+.PHONY: venv
+venv: $(VENV)/.installed $(LINK) ## Python virtual environment with the pinned dependencies
+
+.PHONY: system-deps
+system-deps: ## Mosquitto >= 2.0.21, its clients, openssl, curl, rsync (apt; bookworm-backports on Debian 12)
+	@$(SUDO) ./tools/install-system-deps.sh
+
+.PHONY: setup
+setup: system-deps venv ## everything the demo and the tests need
+
+.PHONY: lint
+lint: setup ## ruff, yamllint, ansible-lint (production profile), changelog lint
+	./tools/checks.sh lint
+
+.PHONY: sanity
+sanity: setup ## ansible-test sanity (python 3.11, local virtual environments, no containers)
+	./tools/checks.sh sanity
+
+.PHONY: unit
+unit: setup ## pytest unit tests
+	./tools/checks.sh unit
+
+.PHONY: integration
+integration: setup ## pytest integration tests (real mosquitto, openssl, emulator)
+	./tools/checks.sh integration
+
+.PHONY: molecule
+molecule: setup ## molecule scenarios
+	./tools/checks.sh molecule
+
+.PHONY: build
+build: setup ## build the collection tarball, install it in a scratch path, ansible-doc every module from it
+	./tools/checks.sh build
+
+.PHONY: test
+test: setup demo-stop ## every check; fails when any fails
+	./tools/checks.sh all
+
+.PHONY: demo
+demo: setup ## broker + emulated fleet on this machine, provisioned by playbooks/site.yml; leaves them running
+	./tools/demo.sh start
+
+.PHONY: demo-stop
+demo-stop: ## stop what `make demo` left running
+	./tools/demo.sh stop
+
+.PHONY: bench
+bench: setup ## fleet benchmark (N = 10, 100, 1000) against the conventional baseline
+	./tools/bench.sh
+
+.PHONY: clean
+clean: demo-stop ## remove build outputs (keeps .venv)
+	rm -rf .build/dist .build/install .build/sanity tests/output .pytest_cache .ruff_cache
