@@ -5,6 +5,7 @@
 
 from __future__ import absolute_import, division, print_function
 
+__metaclass__ = type
 
 import os
 import tempfile
