@@ -342,8 +342,8 @@ def test_revocation_sticks_and_is_never_silently_reissued(tmp_path):
     # dropped from the revoke list, still listed as a client, even with its files gone: not reissued
     (root / "clients/whatwatt-002.crt").unlink()
     before = mtimes(root)
-    for _ in range(2):
-        again = fleet(root, renew="all") if _ else fleet(root)
+    for attempt in range(2):
+        again = fleet(root, renew="all") if attempt else fleet(root)
         assert again["clients"]["whatwatt-002"]["reasons"] == ["revoked"]
         assert "clients/whatwatt-002" not in again["issued"]
     assert not (root / "clients/whatwatt-002.crt").exists()
