@@ -75,7 +75,8 @@ MQTT_ARGUMENT_SPEC = dict(
     scheme=dict(type="str", default="mqtts", choices=["mqtt", "mqtts"]),
     client_id=dict(type="str"),
     topic=dict(type="str"),
-    template=dict(type="str"),
+    # raw: Ansible turns a templated string that parses as a literal into a dict; see template_text().
+    template=dict(type="raw"),
     skip_cn_check=dict(type="bool", default=False),
     ca_path=dict(type="path"),
     ca_pem=dict(type="str"),
@@ -634,8 +635,22 @@ def desired_readable(options, default_client_id):
         client_id=options.get("client_id") or default_client_id,
         skip_cn_check=options.get("skip_cn_check"),
         topic=options.get("topic"),
-        template=options.get("template"),
+        template=template_text(options.get("template")),
     )
+
+
+def template_text(template):
+    """The payload template as the text the device stores.
+
+    Ansible's templating turns a string such as ``{"sys_id": "${sys.id}"}`` (every placeholder
+    quoted, so it parses as a literal) into a dict; it is sent back as compact JSON, the same
+    text on every run, so the comparison with the device stays idempotent.
+    """
+    if isinstance(template, (dict, list)):
+        return json.dumps(template, separators=(",", ":"))
+    if template is None or isinstance(template, str):
+        return template
+    return str(template)
 
 
 # -- one run ---------------------------------------------------------------------------------

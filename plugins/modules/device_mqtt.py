@@ -73,8 +73,11 @@ options:
     description: The topic the meter publishes to, 1..127 bytes, without C(+) or C(#).
     type: str
   template:
-    description: Payload template with C(${variable}) placeholders, at most 1023 bytes.
-    type: str
+    description:
+      - Payload template with C(${variable}) placeholders, at most 1023 bytes.
+      - A template that Ansible's templating turned into a dictionary or list (a JSON object whose
+        placeholders are all quoted) is sent as compact JSON, the same text on every run.
+    type: raw
   skip_cn_check:
     description:
       - Skip the meter's check of the broker certificate's name.

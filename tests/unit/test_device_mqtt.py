@@ -445,3 +445,11 @@ def test_sanitize():
         "x": ["********"],
         "password": "********",
     }
+
+
+def test_template_turned_into_a_dict_by_ansible_is_sent_as_compact_json():
+    from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_mqtt import desired_readable
+
+    desired = desired_readable({"template": {"sys_id": "${sys.id}", "P_In": "${1_7_0}"}}, "whatwatt-001")
+    assert desired["template"] == '{"sys_id":"${sys.id}","P_In":"${1_7_0}"}'
+    assert desired_readable({"template": '{ "P_In": ${1_7_0} }'}, "x")["template"] == '{ "P_In": ${1_7_0} }'
