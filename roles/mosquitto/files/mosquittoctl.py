@@ -1,0 +1,422 @@
+# Copyright: (c) 2026, whatwatt.secure_mqtt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Validate, start, reload and restart Mosquitto for the whatwatt.secure_mqtt ``mosquitto`` role.
+
+Installed by the role as /usr/local/lib/whatwatt-secure-mqtt/mosquittoctl.py, run with python3; stdlib only.
+
+The role renders every broker file (config, ACL, certificates) into a staging directory first.
+``validate`` proves the staged set works before anything live changes: ``mosquitto --test-config``
+on 2.1+, and on 2.0.x (which cannot validate a file) a scratch broker started on a copy of the
+candidate whose listeners are moved to free loopback ports, probed, and stopped again.
+``restart``/``reload``/``ensure-running`` act on the live broker (systemd or a plain daemon with a
+pid file), probe it afterwards, snapshot the files that worked into the last-good directory, and
+put the last good set back (and the broker up again) when the new one fails.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+PATH_OPTIONS = ("cafile", "capath", "certfile", "keyfile", "crlfile", "acl_file", "password_file", "dhparamfile")
+PATH_PLUGIN_OPTIONS = ("plugin_opt_acl_file", "plugin_opt_password_file")
+DROP_OPTIONS = ("pid_file", "log_dest", "persistence", "persistence_location", "persistence_file", "include_dir")
+
+
+class CtlError(Exception):
+    """A failure reported to the caller with exit code 1."""
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+# --------------------------------------------------------------------------- config parsing
+
+
+def parse_listeners(conf_text):
+    """Return [(port, address)] of every ``listener`` line (address '' when none)."""
+    result = []
+    for line in conf_text.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == "listener":
+            result.append((int(parts[1]), parts[2] if len(parts) > 2 else ""))
+    return result
+
+
+def probe_address(address):
+    """The address to connect to for a listener bound to ``address``."""
+    if address in ("", "0.0.0.0", "::", "*"):  # noqa: S104 - wildcard binds are probed on loopback
+        return "127.0.0.1"
+    return address
+
+
+def free_port(host="127.0.0.1"):
+    """A TCP port nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def scratch_config(conf_text, live_dir, staging_dir):
+    """Rewrite a candidate config to run beside the live broker.
+
+    Listeners move to free loopback ports, file paths under ``live_dir`` point into ``staging_dir``,
+    and nothing is persisted, logged to file or written as a pid file. Returns (text, [(port, host)]).
+    """
+    live_prefix = live_dir.rstrip("/") + "/"
+    staging_prefix = staging_dir.rstrip("/") + "/"
+    out = ["log_dest stderr", "persistence false"]
+    probes = []
+    for line in conf_text.splitlines():
+        parts = line.split(None, 1)
+        if not parts or parts[0].startswith("#"):
+            continue
+        key = parts[0]
+        value = parts[1].strip() if len(parts) > 1 else ""
+        if key in DROP_OPTIONS:
+            continue
+        if key == "listener":
+            port = free_port()
+            probes.append((port, "127.0.0.1"))
+            out.append(f"listener {port} 127.0.0.1")
+            continue
+        if key in PATH_OPTIONS + PATH_PLUGIN_OPTIONS and value.startswith(live_prefix):
+            value = staging_prefix + value[len(live_prefix) :]
+        out.append(f"{key} {value}" if value else key)
+    return "\n".join(out) + "\n", probes
+
+
+def mosquitto_version(binary):
+    """The version string printed by ``mosquitto -h`` (which exits 3)."""
+    proc = subprocess.run([binary, "-h"], capture_output=True, text=True, check=False)
+    match = re.search(r"mosquitto version (\d+\.\d+\.\d+)", proc.stdout + proc.stderr)
+    if not match:
+        raise CtlError(f"cannot read the version from '{binary} -h'")
+    return match.group(1)
+
+
+def version_tuple(text):
+    return tuple(int(x) for x in text.split("."))
+
+
+# --------------------------------------------------------------------------- probing
+
+
+def port_open(host, port, timeout=0.5):
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def wait_ports(probes, alive, timeout):
+    """Wait until every (port, host) accepts TCP while ``alive()`` stays true."""
+    deadline = time.monotonic() + timeout
+    pending = list(probes)
+    while time.monotonic() < deadline:
+        if not alive():
+            return False
+        pending = [p for p in pending if not port_open(p[1], p[0])]
+        if not pending:
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def same_files(files, dir_a, dir_b):
+    for rel in files:
+        a = os.path.join(dir_a, rel)
+        b = os.path.join(dir_b, rel)
+        if not (os.path.exists(a) and os.path.exists(b)):
+            return False
+        with open(a, "rb") as fa, open(b, "rb") as fb:
+            if fa.read() != fb.read():
+                return False
+    return True
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def validate(args):
+    """Exit 0 when the staged files would run; print why not otherwise."""
+    conf_path = os.path.join(args.staging, args.conf_name)
+    with open(conf_path) as handle:
+        text, probes = scratch_config(handle.read(), args.live, args.staging)
+    version = mosquitto_version(args.mosquitto)
+    workdir = tempfile.mkdtemp(prefix="whatwatt-mosquitto-check-")
+    try:
+        scratch = os.path.join(workdir, "mosquitto.conf")
+        with open(scratch, "w") as handle:
+            handle.write(text)
+        if version_tuple(version) >= (2, 1, 0):
+            proc = subprocess.run(
+                [args.mosquitto, "--test-config", "-c", scratch], capture_output=True, text=True, check=False
+            )
+            if proc.returncode != 0:
+                raise CtlError(f"mosquitto {version} --test-config rejected the candidate:\n{proc.stdout}{proc.stderr}")
+            log(f"valid: mosquitto {version} --test-config")
+            return
+        errlog = os.path.join(workdir, "broker.log")
+        with open(errlog, "w") as err:
+            proc = subprocess.Popen(  # noqa: S603 - fixed argv
+                [args.mosquitto, "-c", scratch], stdout=err, stderr=subprocess.STDOUT
+            )
+        try:
+            ok = wait_ports(probes, lambda: proc.poll() is None, args.timeout)
+            if ok:
+                # TLS files load while listeners open; a broker that survives a moment longer is good.
+                time.sleep(0.3)
+                ok = proc.poll() is None
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        if not ok:
+            with open(errlog) as handle:
+                output = handle.read()
+            raise CtlError(f"mosquitto {version}: a scratch broker on the candidate config did not come up:\n{output}")
+        log("valid: mosquitto {} scratch broker answered on {}".format(version, ", ".join(str(p[0]) for p in probes)))
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- the live broker
+
+
+class Service:
+    """Start/stop/reload the live broker, under systemd or as a daemon with a pid file."""
+
+    def __init__(self, args):
+        self.args = args
+
+    # daemon helpers
+    def _pid(self):
+        if self.args.mode == "systemd":
+            out = subprocess.run(
+                ["systemctl", "show", "-p", "MainPID", "--value", self.args.unit],
+                capture_output=True,
+                text=True,
+                check=False,
+            ).stdout.strip()
+            return int(out) if out.isdigit() and int(out) > 0 else None
+        try:
+            with open(self.args.pid_file) as handle:
+                pid = int(handle.read().strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            with open(f"/proc/{pid}/comm") as handle:
+                if handle.read().strip() != "mosquitto":
+                    return None  # stale pid file, the number belongs to someone else now
+        except OSError:
+            return None
+        return pid
+
+    def running(self):
+        return self._pid() is not None
+
+    def _probes(self):
+        with open(os.path.join(self.args.live, self.args.conf_name)) as handle:
+            return [(port, probe_address(addr)) for port, addr in parse_listeners(handle.read())]
+
+    def healthy(self):
+        return wait_ports(self._probes(), self.running, self.args.timeout)
+
+    def start(self):
+        if self.args.mode == "systemd":
+            subprocess.run(["systemctl", "start", self.args.unit], check=False)
+        else:
+            run_dir = os.path.dirname(self.args.pid_file)
+            os.makedirs(run_dir, mode=0o755, exist_ok=True)
+            if os.path.exists(self.args.pid_file) and not self.running():
+                os.unlink(self.args.pid_file)
+            subprocess.run(
+                [self.args.mosquitto, "-c", os.path.join(self.args.live, self.args.conf_name), "-d"], check=False
+            )
+            # `mosquitto -d` returns before the broker is up: watch its pid file instead.
+            started = time.monotonic()
+            deadline = started + self.args.timeout
+            while time.monotonic() < deadline and not self.running():
+                written = os.path.exists(self.args.pid_file) and os.path.getsize(self.args.pid_file) > 0
+                if written or time.monotonic() - started > 3:
+                    time.sleep(0.2)
+                    if not self.running():
+                        return False  # the broker wrote its pid and died, or never got that far
+                time.sleep(0.1)
+        return self.healthy()
+
+    def stop(self):
+        if self.args.mode == "systemd":
+            subprocess.run(["systemctl", "stop", self.args.unit], check=False)
+            return
+        pid = self._pid()
+        if pid is None:
+            return
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + self.args.timeout
+        while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}"):
+            time.sleep(0.1)
+        if os.path.exists(f"/proc/{pid}"):
+            os.kill(pid, signal.SIGKILL)
+            time.sleep(0.2)
+        if os.path.exists(self.args.pid_file):
+            os.unlink(self.args.pid_file)
+
+    def reload(self):
+        pid = self._pid()
+        if pid is None:
+            return False
+        if self.args.mode == "systemd":
+            subprocess.run(["systemctl", "reload", self.args.unit], check=False)
+        else:
+            os.kill(pid, signal.SIGHUP)
+        time.sleep(0.5)
+        return self._pid() == pid and self.healthy()
+
+
+def copy_set(files, src_dir, dst_dir):
+    """Copy the managed files from src_dir to dst_dir, keeping mode and ownership."""
+    for rel in files:
+        src = os.path.join(src_dir, rel)
+        dst = os.path.join(dst_dir, rel)
+        if not os.path.exists(src):
+            continue
+        parent = os.path.dirname(dst)
+        if not os.path.isdir(parent):
+            st_parent = os.stat(os.path.dirname(src))
+            os.makedirs(parent, mode=0o750, exist_ok=True)
+            os.chown(parent, st_parent.st_uid, st_parent.st_gid)
+        st = os.stat(src)
+        tmp = dst + ".whatwatt-tmp"
+        shutil.copyfile(src, tmp)
+        os.chown(tmp, st.st_uid, st.st_gid)
+        os.chmod(tmp, st.st_mode & 0o7777)
+        os.replace(tmp, dst)
+
+
+def snapshot(args):
+    """Keep the live files as the last good set (only when they differ)."""
+    if same_files(args.files, args.live, args.last_good):
+        return False
+    if not os.path.isdir(args.last_good):
+        os.makedirs(args.last_good, mode=0o750)
+    copy_set(args.files, args.live, args.last_good)
+    return True
+
+
+def rollback(args, service, what):
+    """Put the last good files back and start the broker on them, then fail."""
+    if not os.path.isdir(args.last_good) or same_files(args.files, args.live, args.last_good):
+        service.stop()
+        up = service.start()
+        raise CtlError(
+            "{} failed and no other last-good config exists (broker {})".format(what, "up" if up else "DOWN")
+        )
+    copy_set(args.files, args.last_good, args.live)
+    service.stop()
+    up = service.start()
+    raise CtlError(
+        "{} failed; restored the last good config from {} (broker {})".format(
+            what, args.last_good, "up" if up else "DOWN"
+        )
+    )
+
+
+def cmd_ensure_running(args):
+    service = Service(args)
+    if service.running():
+        log("running")
+    elif service.start():
+        log("started")
+    else:
+        rollback(args, service, "start")
+    if snapshot(args):
+        log("snapshot")
+
+
+def cmd_restart(args):
+    service = Service(args)
+    service.stop()
+    if not service.start():
+        rollback(args, service, "restart")
+    log("restarted")
+    snapshot(args)
+
+
+def cmd_reload(args):
+    service = Service(args)
+    if not service.running():
+        if not service.start():
+            rollback(args, service, "start")
+        log("started")
+    elif not service.reload():
+        rollback(args, service, "reload")
+    else:
+        log("reloaded")
+    snapshot(args)
+
+
+def cmd_stop(args):
+    service = Service(args)
+    was = service.running()
+    service.stop()
+    log("stopped" if was else "not running")
+
+
+def cmd_status(args):
+    pid = Service(args)._pid()
+    log(f"running pid {pid}" if pid else "not running")
+    if pid is None:
+        sys.exit(3)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("command", choices=["validate", "ensure-running", "restart", "reload", "stop", "status"])
+    parser.add_argument("--mode", choices=["daemon", "systemd"], default="daemon")
+    parser.add_argument("--unit", default="mosquitto")
+    parser.add_argument("--mosquitto", default="/usr/sbin/mosquitto")
+    parser.add_argument("--live", default="/etc/mosquitto")
+    parser.add_argument("--staging", default="/etc/mosquitto/.staging")
+    parser.add_argument("--last-good", default="/etc/mosquitto/.last-good")
+    parser.add_argument("--conf-name", default="mosquitto.conf")
+    parser.add_argument("--pid-file", default="/run/mosquitto/mosquitto.pid")
+    parser.add_argument(
+        "--files",
+        default="mosquitto.conf,acl,certs/ca.crt,certs/server.crt,certs/server.key,certs/crl.pem",
+        help="comma separated managed files, relative to --live",
+    )
+    parser.add_argument("--timeout", type=float, default=15.0)
+    args = parser.parse_args(argv)
+    args.files = [f for f in args.files.split(",") if f]
+    handlers = {
+        "validate": validate,
+        "ensure-running": cmd_ensure_running,
+        "restart": cmd_restart,
+        "reload": cmd_reload,
+        "stop": cmd_stop,
+        "status": cmd_status,
+    }
+    try:
+        handlers[args.command](args)
+    except CtlError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
