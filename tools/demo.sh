@@ -58,7 +58,7 @@ start() {
     "${watch[@]}" -C 10 -W 60
     echo
     echo "The broker and the emulated fleet keep running. Watch the readings yourself with:"
-    echo "  ${watch[*]}"
+    printf '  %s\n' "$(printf '%q ' "${watch[@]}")"
     echo "Stop everything with: make demo-stop"
 }
 
