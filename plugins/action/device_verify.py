@@ -62,6 +62,8 @@ class ActionModule(ActionBase):
                 f"device verification could not run: {exc.__class__.__name__}: {exc}"
                 " (check ca_path, cert_path and key_path of the monitoring identity)"
             ) from None
+        if args["details"] == "failed":
+            outcome["devices"] = {name: outcome["devices"][name] for name in outcome["failed_devices"]}
         result.update(outcome)
         failed = outcome["failed_devices"]
         result["msg"] = f"{len(outcome['ok_devices'])} of {len(names)} device(s) verified in {outcome['elapsed']:g} s"

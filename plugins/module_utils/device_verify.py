@@ -64,6 +64,7 @@ VERIFY_ARGUMENT_SPEC = dict(
     request_timeout=dict(type="float", default=5),
     retries=dict(type="int", default=2),
     workers=dict(type="int", default=16),
+    details=dict(type="str", default="failed", choices=["failed", "all"]),
 )
 
 # Statuses of GET /api/v1/system that waiting will not cure.

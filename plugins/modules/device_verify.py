@@ -109,6 +109,15 @@ options:
     description: Threads polling devices in parallel.
     type: int
     default: 16
+  details:
+    description:
+      - Which verdicts RV(devices) holds. C(failed) keeps only the devices that failed; every device's
+        name is still in RV(ok_devices) or RV(failed_devices).
+      - A C(run_once) task's registered result is copied to every host of the batch, and each later
+        task that reads it walks it once per host; on a fleet of thousands C(all) makes that quadratic.
+    type: str
+    choices: [failed, all]
+    default: failed
 attributes:
   action:
     support: full
@@ -171,7 +180,7 @@ EXAMPLES = r"""
 
 RETURN = r"""
 devices:
-  description: Verdict per device, keyed by O(devices[].name).
+  description: Verdict per device, keyed by O(devices[].name); only the failed ones unless O(details=all).
   returned: always
   type: dict
   contains:
