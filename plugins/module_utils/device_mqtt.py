@@ -670,9 +670,17 @@ def _read_pem(options, name, label):
 def _apply_inputs(options, label, default_client_id):
     desired = desired_readable(options, default_client_id)
     problems = validate_readable(desired, label)
-    ca_pem = _read_pem(options, "ca", label)
-    cert_pem = _read_pem(options, "client_cert", label)
-    key_pem = _read_pem(options, "client_key", label)
+    pems = {}
+    for name in ("ca", "client_cert", "client_key"):
+        try:
+            pems[name] = _read_pem(options, name, label)
+        except WhatWattError as exc:
+            # a bad client_id usually means a missing clients/<id>.crt too: report every problem at once
+            problems.append(str(exc))
+            pems[name] = None
+    if problems:
+        return desired, None, problems
+    ca_pem, cert_pem, key_pem = pems["ca"], pems["client_cert"], pems["client_key"]
     certs = None
     if ca_pem is not None or cert_pem is not None or key_pem is not None:
         certs, cert_problems = load_certificates(ca_pem, cert_pem, key_pem, options.get("client_key_password"), label)

@@ -34,6 +34,7 @@ REASON_REVOKED = "revoked"
 
 ROLLOVER_CHOICES = ("none", "introduce", "activate", "retire")
 DEFAULT_CA_CN = "WhatWatt Secure MQTT Root CA"
+CLIENT_ID_MAX = 63
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -63,11 +64,17 @@ class LeafSpec:
             raise PkiError(f"unknown leaf kind {kind!r}")
         if not isinstance(name, str) or not NAME_RE.match(name):
             raise PkiError(f"{kind} name {name!r} is not usable as a file name ([A-Za-z0-9._-], max 128)")
+        if kind == "client" and len(name) > CLIENT_ID_MAX:
+            # the meter's client_id field takes 0..63 characters: refuse before anything is issued
+            raise PkiError(f"client {name!r}: a client id is at most {CLIENT_ID_MAX} characters, got {len(name)}")
         self.kind = kind
         self.name = name
         self.common_name = common_name or name
-        self.dns_names = [str(d) for d in dns_names or ()]
-        self.ip_addresses = [c.parse_ip(ip) for ip in ip_addresses or ()]
+        try:
+            self.dns_names = [c.check_dns_name(d) for d in dns_names or ()]
+            self.ip_addresses = [c.parse_ip(ip) for ip in ip_addresses or ()]
+        except PkiError as exc:
+            raise PkiError(f"{kind} {name}: dns_names/ip_addresses: {exc}") from None
         self.valid_days = int(valid_days)
         if self.valid_days < 1:
             raise PkiError(f"{kind} {name}: valid_days must be at least 1")

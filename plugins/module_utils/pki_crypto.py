@@ -273,6 +273,18 @@ def parse_ip(value):
         raise PkiError(f"not an IP address: {value!r}") from None
 
 
+_DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+
+
+def check_dns_name(value):
+    """``value`` when it is a valid DNS name (RFC 1123 labels, an optional leading ``*.``), else PkiError."""
+    name = str(value)
+    labels = name[2:].split(".") if name.startswith("*.") else name.split(".")
+    if len(name) > 253 or not all(_DNS_LABEL.match(label) for label in labels):
+        raise PkiError(f"not a valid DNS name: {name!r}")
+    return name
+
+
 def cert_summary(cert, now):
     """Public facts about a certificate, for results and diffs (never key material)."""
     dns_names, ips = cert_sans(cert)

@@ -441,19 +441,7 @@ BAD_INPUT = {
 }
 
 
-# Defect found by this suite (see docs/security.md): device_mqtt reads the certificate files before it reports the
-# field problems it already found, so a bad client id surfaces as "cannot read client_cert_path ..." instead.
-CLIENT_ID_DEFECT = pytest.mark.xfail(
-    strict=True,
-    reason="device_mqtt._apply_inputs raises on the missing clients/<client_id>.crt before reporting the client_id "
-    "problems validate_readable found (plugins/module_utils/device_mqtt.py, _apply_inputs/_read_pem)",
-)
-
-
-@pytest.mark.parametrize(
-    "case",
-    [pytest.param(c, marks=CLIENT_ID_DEFECT) if c.startswith("client_id") else c for c in BAD_INPUT],
-)
+@pytest.mark.parametrize("case", list(BAD_INPUT))
 def test_bad_input_names_the_field_and_changes_nothing(fleet, case):
     target = "sec-09"
     overrides, words = BAD_INPUT[case]
@@ -481,14 +469,9 @@ def test_bad_input_names_the_field_and_changes_nothing(fleet, case):
     "servers,words",
     [
         ([{"name": "sec-broker", "ip_addresses": ["300.1.2.3"]}], ["IP", "300.1.2.3"]),
-        pytest.param(
+        (
             [{"name": "sec-broker", "ip_addresses": [BROKER_IP], "dns_names": ["bad name!.example"]}],
             ["DNS", "bad name!"],
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="pki LeafSpec accepts any string as a DNS SAN and issues the certificate "
-                "(plugins/module_utils/pki.py, LeafSpec.__init__, dns_names)",
-            ),
         ),
     ],
     ids=["invalid_ip_san", "invalid_dns_san"],

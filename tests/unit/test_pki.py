@@ -485,3 +485,23 @@ def test_generated_ca_key_encrypted_with_passphrase(tmp_path):
     assert fleet(root, ca={"key_passphrase": "vault-me", "organization": "Utility Ltd"})["changed"] is False
     with pytest.raises(p.PkiError):
         fleet(root)
+
+
+@pytest.mark.parametrize(
+    "kwargs,words",
+    [
+        (dict(kind="server", name="b", dns_names=["bad name!.example"]), ["dns_names", "bad name!.example"]),
+        (dict(kind="server", name="b", dns_names=["-lead.example"]), ["not a valid DNS name"]),
+        (dict(kind="server", name="b", ip_addresses=["300.1.2.3"]), ["ip_addresses", "300.1.2.3"]),
+        (dict(kind="client", name="c" * 64), ["at most 63"]),
+    ],
+)
+def test_leaf_spec_refuses_bad_names_before_anything_is_issued(kwargs, words):
+    with pytest.raises(c.PkiError) as info:
+        p.LeafSpec(**kwargs)
+    assert all(word in str(info.value) for word in words), str(info.value)
+
+
+def test_leaf_spec_accepts_wildcard_and_plain_dns_names():
+    spec = p.LeafSpec("server", "b", dns_names=["*.example.net", "broker-1.lan", "localhost"])
+    assert spec.dns_names == ["*.example.net", "broker-1.lan", "localhost"]
