@@ -32,7 +32,7 @@ $(LINK):
 venv: $(VENV)/.installed $(LINK) ## Python virtual environment with the pinned dependencies
 
 .PHONY: system-deps
-system-deps: ## Mosquitto >= 2.0.21, its clients, openssl, curl, rsync (apt; bookworm-backports on Debian 12)
+system-deps: ## Mosquitto >= 2.0.21, its clients, openssl, curl, rsync, shellcheck (apt; bookworm-backports on Debian 12)
 	@$(SUDO) ./tools/install-system-deps.sh
 
 .PHONY: setup

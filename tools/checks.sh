@@ -3,7 +3,7 @@
 #   tools/checks.sh all | lint | sanity | unit | integration | molecule | build
 # Every check runs even when an earlier one failed; the exit status is non-zero when any failed.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 2
 ROOT=$PWD
 BIN=$ROOT/.venv/bin
 export PATH="$BIN:$PATH"
