@@ -7,6 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import contextlib
 import os
 import tempfile
 
@@ -38,10 +39,13 @@ def read_bytes(path):
 def write_atomic(path, data, mode=0o600):
     """Write ``data`` (bytes or str) to ``path`` only when it differs; return True when written.
 
-    The temporary file is created with ``mode`` from the start (never readable by others, not
-    even for an instant), fsynced, then renamed over the target, so an interrupted run leaves
-    either the old file or the new one, never half of one. An unchanged file is not touched
-    (its mtime stays), but a wrong mode is corrected.
+    The new content goes to a file created with ``mode`` from the start (never readable by others,
+    not even for an instant), fsynced, then renamed over the target, so an interrupted run leaves
+    either the old file or the new one, never half of one. Where the kernel offers it (Linux
+    ``O_TMPFILE``) that file has no name until it is complete, so even a SIGKILL mid-write leaves
+    nothing behind in the directory (only a kill in the microseconds between naming the complete
+    file and the rename can leave a whole ``.tmp-*`` copy). An unchanged file is not touched (its mtime stays), but a
+    wrong mode is corrected.
     """
     if isinstance(data, str):
         data = data.encode("utf-8")
@@ -52,16 +56,76 @@ def write_atomic(path, data, mode=0o600):
             return True
         return False
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    tmp = _write_unnamed(directory, data, mode)
+    if tmp is None:
+        tmp = _write_named(directory, data, mode)
     try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        _unlink_quietly(tmp)
         raise
     return True
+
+
+def _write_unnamed(directory, data, mode):
+    """Write ``data`` to an O_TMPFILE file and give it a temporary name only once it is complete.
+
+    Returns that name, or None where O_TMPFILE or /proc is not available (the caller falls back).
+    """
+    flag = getattr(os, "O_TMPFILE", None)
+    if flag is None:
+        return None
+    try:
+        fd = os.open(directory, flag | os.O_WRONLY, mode)
+    except OSError:
+        return None
+    try:
+        os.fchmod(fd, mode)
+        _write_all(fd, data)
+        # linkat(AT_SYMLINK_FOLLOW) through /proc/self/fd; a plain os.link(path) would call link(2),
+        # which links the /proc symlink itself and fails with EXDEV.
+        proc_fd = os.open("/proc/self/fd", os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        os.close(fd)
+        return None
+    try:
+        for _attempt in range(10):
+            name = os.path.join(directory, ".tmp-" + os.urandom(6).hex())
+            try:
+                os.link(str(fd), name, src_dir_fd=proc_fd, follow_symlinks=True)
+                return name
+            except FileExistsError:
+                continue
+            except OSError:
+                return None
+        return None
+    finally:
+        os.close(proc_fd)
+        os.close(fd)
+
+
+def _write_named(directory, data, mode):
+    """Fallback: a named temporary file, removed again when the write fails."""
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    try:
+        try:
+            os.fchmod(fd, mode)
+            _write_all(fd, data)
+        finally:
+            os.close(fd)
+    except BaseException:
+        _unlink_quietly(tmp)
+        raise
+    return tmp
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.fsync(fd)
+
+
+def _unlink_quietly(path):
+    with contextlib.suppress(OSError):
+        os.unlink(path)
