@@ -117,8 +117,14 @@ def port_open(host, port, timeout=0.5):
         return False
 
 
+# A broker that fails on a listener setting (an unknown tls_version, say) has already opened that
+# listener's socket: TCP connects succeed for a moment before it exits. Up means still running, and
+# still answering, this long after the ports first answered.
+SETTLE_SECONDS = 1.0
+
+
 def wait_ports(probes, alive, timeout):
-    """Wait until every (port, host) accepts TCP while ``alive()`` stays true."""
+    """Wait until every (port, host) accepts TCP while ``alive()`` stays true, and still does after a settle time."""
     deadline = time.monotonic() + timeout
     pending = list(probes)
     while time.monotonic() < deadline:
@@ -126,7 +132,8 @@ def wait_ports(probes, alive, timeout):
             return False
         pending = [p for p in pending if not port_open(p[1], p[0])]
         if not pending:
-            return True
+            time.sleep(SETTLE_SECONDS)
+            return alive() and all(port_open(host, port) for port, host in probes)
         time.sleep(0.1)
     return False
 
