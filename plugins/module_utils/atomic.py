@@ -19,7 +19,8 @@ def ensure_dir(path, mode=0o700):
     """
     changed = False
     if not os.path.isdir(path):
-        os.makedirs(path, mode=mode)
+        # exist_ok: device_fleet's threads may create a record directory at the same moment
+        os.makedirs(path, mode=mode, exist_ok=True)
         changed = True
     if (os.stat(path).st_mode & 0o777) != mode:
         os.chmod(path, mode)

@@ -81,7 +81,7 @@ class VerifyError(Exception):
 class DeviceState:
     """The evidence gathered about one device during a run."""
 
-    def __init__(self, name, client_id, topic, host=None, port=80, password=None):
+    def __init__(self, name, client_id, topic, host=None, port=80, password=None, armed=True):
         self.name = name
         self.client_id = client_id
         self.topic = topic
@@ -98,6 +98,9 @@ class DeviceState:
         self.poll_error = None  # last transient error (connection, 5xx)
         self.final_error = None  # an error that waiting cannot cure (401, 404, ...)
         self.subscribe_error = None
+        # Messages count only once the device is armed (after its push), and times are measured from then.
+        self.armed = armed
+        self.armed_at = 0.0
 
     @property
     def message_seen(self):
@@ -127,7 +130,7 @@ def record_poll(state, system, elapsed):
     state.license = license_type
     if connected and not state.connected:
         state.connected = True
-        state.connected_after = round(elapsed, 2)
+        state.connected_after = round(max(0.0, elapsed - state.armed_at), 2)
 
 
 def record_poll_error(state, error):
@@ -141,12 +144,12 @@ def record_poll_error(state, error):
 
 
 def record_message(state, elapsed, retained=False):
-    """A message arrived on the device's topic; retained ones prove nothing about now."""
-    if retained:
+    """A message arrived on the device's topic; retained ones, and any before its push, prove nothing."""
+    if retained or not state.armed:
         return
     state.messages += 1
     if state.message_after is None:
-        state.message_after = round(elapsed, 2)
+        state.message_after = round(max(0.0, elapsed - state.armed_at), 2)
 
 
 def is_ok(state):
@@ -385,6 +388,8 @@ class FleetVerifier:
             raise VerifyError(f"the Python library 'paho-mqtt' is required: {PAHO_IMPORT_ERROR}")
         self.states = build_states(devices, password)
         self.by_topic = {state.topic: state for state in self.states}
+        self.by_name = {state.name: state for state in self.states}
+        self._monitor = None
         self.broker_host = broker_host
         self.broker_port = int(broker_port)
         self.ca_path, self.cert_path, self.key_path = ca_path, cert_path, key_path
@@ -428,14 +433,29 @@ class FleetVerifier:
             record_poll(state, system, self._elapsed())
 
     def run(self):
-        """Verify every device.
+        """Verify every device: ``start()``, every device armed at once, ``verify()``, ``close()``.
 
         Returns ``dict(devices={name: verdict}, ok_devices=[...], failed_devices=[...], elapsed=seconds)``.
         """
         if not self.states:
             return dict(devices={}, ok_devices=[], failed_devices=[], elapsed=0.0)
+        try:
+            self.start()
+            return self.verify()
+        finally:
+            self.close()
+
+    def start(self, armed=True):
+        """Connect the monitor and subscribe to every device's topic; the clock starts when the broker acknowledged.
+
+        With ``armed=False`` no message counts until ``arm(name)``: subscribe first, push the devices, arm each
+        one when its push is done, so a device's first message after its push is never missed (a missed one
+        costs a whole report interval).
+        """
         self._start = self.clock()
-        monitor = _Monitor(
+        for state in self.states:
+            state.armed = armed
+        self._monitor = _Monitor(
             self.broker_host,
             self.broker_port,
             self.ca_path,
@@ -444,34 +464,53 @@ class FleetVerifier:
             self.monitor_client_id,
             self._on_message,
         )
-        pool = concurrent.futures.ThreadPoolExecutor(min(self.workers, len(self.states)), "whatwatt-verify")
+        self._monitor.connect(min(30.0, max(5.0, self.timeout)))
+        refused = self._monitor.subscribe([state.topic for state in self.states], min(30.0, max(5.0, self.timeout)))
+        # The clock for the devices starts once the monitor listens: a message counts only from here.
+        self._start = self.clock()
+        with self._lock:
+            for topic, text in refused.items():
+                self.by_topic[topic].subscribe_error = text
+
+    def arm(self, name):
+        """Messages of device ``name`` count from now on (its push is done)."""
+        with self._lock:
+            state = self.by_name[name]
+            state.armed_at = self._elapsed()
+            state.armed = True
+
+    def verify(self, names=None):
+        """Wait until the (armed) devices ``names`` (default all) are decided or the timeout passed; decide."""
+        chosen = self.states if names is None else [self.by_name[name] for name in names]
+        if not chosen:
+            return dict(devices={}, ok_devices=[], failed_devices=[], elapsed=0.0)
+        begin = self.clock()
+        pool = concurrent.futures.ThreadPoolExecutor(min(self.workers, len(chosen)), "whatwatt-verify")
         try:
-            monitor.connect(min(30.0, max(5.0, self.timeout)))
-            refused = monitor.subscribe([state.topic for state in self.states], min(30.0, max(5.0, self.timeout)))
-            # The clock for the devices starts once the monitor listens: a message counts only from here.
-            self._start = self.clock()
-            with self._lock:
-                for topic, text in refused.items():
-                    self.by_topic[topic].subscribe_error = text
-            self._wait(pool)
+            self._wait(pool, chosen)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
-            monitor.close()
-            for client in self._clients.values():
-                client.close()
         with self._lock:
-            results = {state.name: verdict(state, self.timeout, self.broker) for state in self.states}
+            results = {state.name: verdict(state, self.timeout, self.broker) for state in chosen}
         ok, failed = summarize(results)
-        return dict(devices=results, ok_devices=ok, failed_devices=failed, elapsed=round(self._elapsed(), 2))
+        return dict(devices=results, ok_devices=ok, failed_devices=failed, elapsed=round(self.clock() - begin, 2))
 
-    def _wait(self, pool):
-        deadline = self._start + self.timeout
+    def close(self):
+        if self._monitor is not None:
+            self._monitor.close()
+            self._monitor = None
+        for client in self._clients.values():
+            client.close()
+        self._clients = {}
+
+    def _wait(self, pool, states):
+        deadline = self.clock() + self.timeout
         while True:
             round_start = self.clock()
             with self._lock:
-                if all(is_decided(state) for state in self.states):
+                if all(is_decided(state) for state in states):
                     return
-                due = [state for state in self.states if needs_poll(state)]
+                due = [state for state in states if needs_poll(state)]
             if round_start >= deadline:
                 return
             if due:
@@ -481,7 +520,7 @@ class FleetVerifier:
             while pause > 0:
                 time.sleep(min(pause, 0.1))
                 with self._lock:
-                    if all(is_decided(state) for state in self.states):
+                    if all(is_decided(state) for state in states):
                         return
                 pause = min(self.poll_interval - (self.clock() - round_start), deadline - self.clock())
 

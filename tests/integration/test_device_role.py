@@ -203,7 +203,7 @@ def test_provision_twenty_meters_with_verification(env):
     assert proc.returncode == 0, show(proc)
     assert failed_hosts(proc) == []
     assert changed_hosts(proc) == NAMES
-    assert "20 of 20 device(s) verified" in proc.stdout, show(proc)
+    assert "20 changed, 20 verified, 0 failed, 0 rolled back" in proc.stdout, show(proc)
     assert "PRIVATE KEY" not in proc.stdout + proc.stderr
     for name in NAMES:
         state = env.state(name)
@@ -226,7 +226,8 @@ def test_second_run_changes_nothing(env):
     assert proc.returncode == 0, show(proc)
     assert set(proc.recap) == set(NAMES)
     assert changed_hosts(proc) == [] and failed_hosts(proc) == []
-    assert "Verify that the changed meters connect and publish" in proc.stdout
+    assert f"{len(NAMES)} meter(s) in " in proc.stdout  # one batch task for all of them
+    assert "0 changed, 0 verified, 0 failed, 0 rolled back" in proc.stdout
     assert "PRIVATE KEY" not in proc.stdout + proc.stderr
     assert env.records() == records  # no record rewritten
 
@@ -245,7 +246,7 @@ def test_factory_reset_meter_is_the_only_one_pushed_again(env):
     proc = env.playbook("device_role.yml", "-v")
     assert proc.returncode == 0, show(proc)
     assert changed_hosts(proc) == ["whatwatt-07"]
-    assert "1 of 1 device(s) verified" in proc.stdout
+    assert "1 changed, 1 verified, 0 failed, 0 rolled back" in proc.stdout
     assert env.state("whatwatt-07")["mqtt"]["connected"]
 
 

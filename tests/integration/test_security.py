@@ -66,7 +66,7 @@ def fleet(tmp_path_factory):
         proc = fleet.playbook(SITE, "-vvv", label="site.yml -vvv (first run)")
         assert proc.returncode == 0, show(proc)
         assert failed_hosts(proc) == [] and set(NAMES) <= set(changed_hosts(proc)), show(proc)
-        assert f"{len(NAMES)} of {len(NAMES)} device(s) verified" in proc.stdout, show(proc)
+        assert f"{len(NAMES)} changed, {len(NAMES)} verified, 0 failed" in proc.stdout, show(proc)
         # Keep the soon-revoked identity's files, then revoke it the documented way: the CRL reaches the broker.
         keep = os.path.join(fleet.base, "revoked")
         os.makedirs(keep)
@@ -539,7 +539,7 @@ def test_device_fault_is_restored_or_reported_and_the_fleet_unaffected(fleet, ca
     if outcome == "converges":
         assert proc.returncode == 0, show(proc)
         assert changed_hosts(proc) == [target] and failed_hosts(proc) == [], show(proc)
-        assert "1 of 1 device(s) verified" in proc.stdout, show(proc)
+        assert "1 changed, 1 verified, 0 failed" in proc.stdout, show(proc)
     else:
         assert proc.returncode != 0, show(proc)
         assert failed_hosts(proc) == [target], show(proc)

@@ -1,0 +1,45 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, whatwatt.secure_mqtt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin whatwatt.secure_mqtt.device_fleet: a batch of meters in one task, from the controller."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type  # noqa: UP001 - required by ansible-test sanity
+
+from ansible.errors import AnsibleActionFail
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_fleet import (
+    FLEET_ARGUMENT_SPEC,
+    FLEET_REQUIRED_IF,
+    FleetError,
+    run_fleet,
+)
+
+
+class ActionModule(ActionBase):
+    """Thin glue: validate the fleet-wide options, ``run_fleet``, return the outcomes per meter."""
+
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(FLEET_ARGUMENT_SPEC)
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        _validation, args = self.validate_argument_spec(
+            argument_spec=FLEET_ARGUMENT_SPEC, required_if=FLEET_REQUIRED_IF
+        )
+        try:
+            outcome = run_fleet(args, check_mode=bool(self._task.check_mode))
+        except FleetError as exc:
+            raise AnsibleActionFail(f"device_fleet: {exc}") from None
+        result.update(outcome)
+        counts = {key: len(outcome[f"{key}_devices"]) for key in ("changed", "verified", "failed", "rolled_back")}
+        phases = ", ".join(f"{phase} {seconds:g} s" for phase, seconds in outcome["timings"].items())
+        result["msg"] = (
+            f"{len(outcome['devices'])} meter(s) in {outcome['elapsed']:g} s ({phases}): {counts['changed']} changed,"
+            f" {counts['verified']} verified, {counts['failed']} failed, {counts['rolled_back']} rolled back"
+        )
+        return result

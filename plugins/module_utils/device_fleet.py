@@ -1,0 +1,475 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, whatwatt.secure_mqtt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A whole batch of meters in one task: push, report interval, verification, rollback.
+
+Every per-host task costs the controller about 10-15 ms per meter even when it does nothing (Ansible
+forks a worker, builds the host's variables, processes the result), so a 1000-meter fleet pays seconds
+per task before any device is touched. ``run_fleet`` does the work of a batch in one process with a
+thread pool: for each meter the same ``run_mqtt`` and ``run_settings`` the single-meter actions use,
+then one ``FleetVerifier`` for the meters that changed, then ``run_mqtt(mode=rollback)`` for those that
+did not come up. It returns one outcome per meter; the ``device_fleet_result`` action turns a meter's
+outcome into that host's task status (changed, failed, diff), so the play recap stays per meter.
+
+Failure isolation: every meter is validated before its first request, and an error on one meter is
+that meter's outcome; the run itself fails only when it could not do its job for anyone (the
+monitoring identity unreadable), and then before any meter is touched.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+
+import concurrent.futures
+import time
+
+from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
+
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_mqtt import run_mqtt
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_settings import run_settings
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_verify import (
+    FleetVerifier,
+    VerifyError,
+)
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_client import (
+    WhatWattClient,
+    WhatWattError,
+    connection_options,
+)
+
+# One meter of the batch; the fleet-wide options below are the defaults of the shared fields.
+DEVICE_SPEC = dict(
+    name=dict(type="str", required=True),
+    host=dict(type="str"),
+    port=dict(type="int"),
+    password=dict(type="str", no_log=True),
+    client_id=dict(type="str"),
+    topic=dict(type="str"),
+    template=dict(type="raw"),
+    skip_cn_check=dict(type="bool"),
+    force_certificates=dict(type="bool"),
+    report_interval=dict(type="int"),
+    client_cert_path=dict(type="path"),
+    client_key_path=dict(type="path", no_log=False),
+)
+
+FLEET_ARGUMENT_SPEC = dict(
+    devices=dict(type="list", elements="dict", required=True),
+    broker_host=dict(type="str", required=True),
+    broker_port=dict(type="int", default=8883),
+    scheme=dict(type="str", default="mqtts", choices=["mqtt", "mqtts"]),
+    template=dict(type="raw"),
+    skip_cn_check=dict(type="bool", default=False),
+    force_certificates=dict(type="bool", default=False),
+    report_interval=dict(type="int"),
+    password=dict(type="str", no_log=True, default=""),
+    ca_path=dict(type="path", required=True),
+    certs_dir=dict(type="path"),
+    record_dir=dict(type="path", required=True),
+    timeout=dict(type="float", default=10),
+    retries=dict(type="int", default=3),
+    verify=dict(type="str", default="changed", choices=["changed", "all", "none"]),
+    verify_timeout=dict(type="float", default=90),
+    monitor_cert_path=dict(type="path"),
+    monitor_key_path=dict(type="path", no_log=False),
+    monitor_client_id=dict(type="str"),
+    rollback=dict(type="bool", default=True),
+    drift=dict(type="str", default="change", choices=["change", "fail"]),
+    workers=dict(type="int", default=16),
+)
+FLEET_REQUIRED_IF = [
+    ("verify", "changed", ("monitor_cert_path", "monitor_key_path")),
+    ("verify", "all", ("monitor_cert_path", "monitor_key_path")),
+]
+
+# Fields of a device entry that fall back to the fleet-wide option of the same name.
+_SHARED = ("password", "template", "skip_cn_check", "force_certificates", "report_interval")
+_DEVICE_VALIDATOR = ArgumentSpecValidator(DEVICE_SPEC)
+
+DRIFT_MESSAGE = "settings or certificates differ from the inventory: run site.yml"
+NOT_EVIDENCE = "not rolled back: a monitoring problem is not evidence against the meter"
+
+
+class FleetError(Exception):
+    """The batch cannot be worked on at all; raised before any meter is touched."""
+
+
+# -- inputs ------------------------------------------------------------------------------------------
+def device_inputs(entry, fleet):
+    """Validate one device entry and merge the fleet-wide defaults.
+
+    Returns ``(name, options, problems)``; ``options`` are the ``device_mqtt`` options of an apply run
+    plus ``host``/``port``/``password``/``report_interval``. Problems name the device and the field.
+    """
+    raw_name = entry.get("name") if isinstance(entry, dict) else None
+    name = str(raw_name or "?")
+    if not isinstance(entry, dict):
+        return name, None, [f"device entry {entry!r} is not a dictionary"]
+    result = _DEVICE_VALIDATOR.validate(entry)
+    if result.error_messages:
+        return name, None, [f"{name}: {message}" for message in result.error_messages]
+    device = result.validated_parameters
+    for field in _SHARED:
+        if device.get(field) is None:
+            device[field] = fleet.get(field)
+    client_id = device.get("client_id") or name
+    certs_dir = fleet.get("certs_dir")
+    cert_path = device.get("client_cert_path") or (f"{certs_dir}/{client_id}.crt" if certs_dir else None)
+    key_path = device.get("client_key_path") or (f"{certs_dir}/{client_id}.key" if certs_dir else None)
+    options = dict(
+        mode="apply",
+        enable=True,
+        broker_host=fleet["broker_host"],
+        broker_port=fleet["broker_port"],
+        scheme=fleet["scheme"],
+        client_id=client_id,
+        topic=device.get("topic"),
+        template=device.get("template"),
+        skip_cn_check=bool(device.get("skip_cn_check")),
+        ca_path=fleet["ca_path"],
+        client_cert_path=cert_path,
+        client_key_path=key_path,
+        force_certificates=bool(device.get("force_certificates")),
+        record_dir=fleet["record_dir"],
+        host=device.get("host"),
+        port=device.get("port"),
+        password=device.get("password") or "",
+        timeout=fleet.get("timeout", 10),
+        retries=fleet.get("retries", 3),
+        report_interval=device.get("report_interval"),
+    )
+    problems = []
+    if options["topic"] is None:
+        problems.append(f"{name}: topic is required")
+    return name, options, problems
+
+
+def batch_inputs(devices, fleet):
+    """Inputs of every device; a problem (bad field, duplicate name, shared topic) is that device's.
+
+    Two meters on one topic could not be told apart at verification, so both are refused.
+    """
+    inputs = {}
+    problems = {}
+    order = []
+    topics = {}
+    for entry in devices or []:
+        name, options, errors = device_inputs(entry, fleet)
+        if name in inputs or name in problems:
+            problems.setdefault(name, []).append(f"{name}: listed twice in the batch")
+            inputs.pop(name, None)
+            continue
+        order.append(name)
+        if errors:
+            problems[name] = errors
+            continue
+        inputs[name] = options
+        topics.setdefault(options["topic"], []).append(name)
+    for topic, names in topics.items():
+        if len(names) > 1:
+            for name in names:
+                others = ", ".join(n for n in names if n != name)
+                problems.setdefault(name, []).append(
+                    f"{name}: shares the topic {topic} with {others}: their messages could not be told apart"
+                )
+                inputs.pop(name, None)
+    return order, inputs, problems
+
+
+def check_monitor(fleet):
+    """The monitoring identity must be readable before any meter is changed (else nothing is verified)."""
+    if fleet.get("verify") == "none":
+        return
+    for option in ("ca_path", "monitor_cert_path", "monitor_key_path"):
+        path = fleet.get(option)
+        try:
+            with open(path, "rb") as handle:
+                handle.read(1)
+        except (OSError, TypeError) as exc:
+            raise FleetError(
+                f"{option} {path} is not readable ({exc.__class__.__name__}): nothing can be verified,"
+                " so no meter was changed"
+            ) from None
+
+
+# -- one meter ---------------------------------------------------------------------------------------
+def _client(name, options, client_factory):
+    conn = connection_options(options, {}, name)
+    return client_factory(
+        host=conn["host"],
+        port=conn["port"],
+        password=conn["password"],
+        name=conn["name"],
+        timeout=options["timeout"],
+        retries=options["retries"],
+    )
+
+
+def push_one(name, options, check_mode, client_factory=WhatWattClient):
+    """Push one meter (``run_mqtt`` apply, then the report interval). Returns its outcome."""
+    try:
+        with _client(name, options, client_factory) as client:
+            outcome = run_mqtt(client, options, check_mode=check_mode, default_client_id=name)
+            outcome["failed"] = False
+            if options.get("report_interval") is not None:
+                settings = run_settings(
+                    client,
+                    dict(report_interval=options["report_interval"], password=options["password"]),
+                    check_mode=check_mode,
+                )
+                outcome["report_interval"] = settings["settings"].get("report_interval")
+                if settings["changed"]:
+                    outcome["changed"] = True
+                    outcome["changed_fields"] = sorted(set(outcome.get("changed_fields", [])) | {"report_interval"})
+                    outcome["diff"] = _with_interval(outcome.get("diff"), settings["diff"])
+            return outcome
+    except WhatWattError as exc:
+        return dict(failed=True, changed=False, msg=exc.message)
+    except Exception as exc:  # noqa: BLE001 - one meter's surprise must not stop the batch
+        return dict(failed=True, changed=False, msg=f"{name}: unexpected error: {exc.__class__.__name__}: {exc}")
+
+
+def _with_interval(diff, settings_diff):
+    diff = dict(diff or dict(before={}, after={}))
+    diff["before"] = dict(diff.get("before") or {}, report_interval=settings_diff["before"].get("report_interval"))
+    diff["after"] = dict(diff.get("after") or {}, report_interval=settings_diff["after"].get("report_interval"))
+    return diff
+
+
+def rollback_one(name, options, client_factory=WhatWattClient):
+    """``run_mqtt(mode=rollback)`` for a meter that failed verification: the outcome text to append."""
+    rollback = dict(options, mode="rollback")
+    try:
+        with _client(name, options, client_factory) as client:
+            result = run_mqtt(client, rollback, default_client_id=name)
+    except WhatWattError as exc:
+        return False, f"the rollback failed too: {exc.message}"
+    except Exception as exc:  # noqa: BLE001 - one meter's surprise must not stop the batch
+        return False, f"the rollback failed too: unexpected error: {exc.__class__.__name__}: {exc}"
+    if result.get("changed"):
+        return True, "rolled back to the previous MQTT settings and certificates"
+    return False, "the previous recorded settings equal the new ones: nothing to roll back"
+
+
+def _pool_map(function, items, workers):
+    """``{key: function(*args)}`` for ``items`` = ``{key: args}``, in a thread pool."""
+    if not items:
+        return {}
+    with concurrent.futures.ThreadPoolExecutor(max(1, min(workers, len(items))), "whatwatt-fleet") as pool:
+        futures = {key: pool.submit(function, *args) for key, args in items.items()}
+        return {key: future.result() for key, future in futures.items()}
+
+
+# -- the batch ---------------------------------------------------------------------------------------
+def run_fleet(fleet, check_mode=False, client_factory=WhatWattClient, verifier_factory=FleetVerifier):
+    """Work on every meter of ``fleet['devices']``; returns the action's result.
+
+    1. plan: every valid meter in check mode (one GET; two with a report interval), in threads;
+    2. when meters will change and verification is on: the monitor subscribes to their topics **before**
+       anything is pushed (a first message missed would cost a whole report interval); a monitor that cannot
+       connect stops the run here, with no meter changed;
+    3. push the meters that differ (``run_mqtt`` re-plans, so a meter that changed meanwhile is still right);
+       each one is armed for verification when its push is done;
+    4. verify them (and, with ``verify: all``, the unchanged ones), then roll back the pushed meters that
+       failed.
+
+    ``devices`` in the result maps each meter's name to ``{changed, failed, msg, ...}``; ``changed``,
+    ``failed``, ``verified`` and ``rolled_back`` list the names. ``changed`` of the run itself is true when
+    any meter changed.
+    """
+    start = time.monotonic()
+    check_monitor(fleet)
+    order, inputs, problems = batch_inputs(fleet["devices"], fleet)
+    workers = max(1, int(fleet.get("workers") or 16))
+    mode = fleet.get("verify") or "changed"
+    outcomes = {name: dict(changed=False, failed=True, msg="; ".join(errors)) for name, errors in problems.items()}
+    outcomes.update(_pool_map(lambda name: push_one(name, inputs[name], True, client_factory), _args(inputs), workers))
+    timings = dict(plan=_since(start))
+    to_push = [name for name in order if name in inputs and _ok(outcomes[name]) and outcomes[name]["changed"]]
+    watched = to_push if not check_mode else []
+    if mode == "all":
+        watched = [name for name in order if name in inputs and _ok(outcomes[name])]
+    elif mode == "none":
+        watched = []
+
+    verifier = None
+    if watched:
+        verifier = _start_verifier(fleet, watched, inputs, verifier_factory)
+    try:
+        if verifier is not None:
+            for name in watched:
+                if name not in to_push or check_mode:
+                    verifier.arm(name)  # not pushed in this run: any message from now on counts
+        if not check_mode and to_push:
+            begin = time.monotonic()
+            outcomes.update(
+                _pool_map(
+                    lambda name: _push_and_arm(name, inputs[name], client_factory, verifier),
+                    _args({name: inputs[name] for name in to_push}),
+                    workers,
+                )
+            )
+            timings["push"] = _since(begin)
+        if check_mode and fleet.get("drift") == "fail":
+            for outcome in outcomes.values():
+                if _ok(outcome) and outcome.get("changed"):
+                    outcome.update(failed=True, changed=False, drifted=True, msg=DRIFT_MESSAGE)
+        if verifier is not None:
+            names = [name for name in watched if _ok(outcomes[name]) and (mode == "all" or outcomes[name]["changed"])]
+            timings.update(_verify(fleet, verifier, names, inputs, outcomes, check_mode, client_factory, workers))
+    finally:
+        if verifier is not None:
+            verifier.close()
+
+    for name in order:
+        outcome = outcomes[name]
+        if "msg" not in outcome:
+            outcome["msg"] = _summary(outcome, check_mode)
+    names = [name for name in order if name in outcomes]
+    return dict(
+        changed=any(outcomes[n].get("changed") for n in names),
+        devices={name: outcomes[name] for name in names},
+        changed_devices=[n for n in names if outcomes[n].get("changed")],
+        failed_devices=[n for n in names if outcomes[n].get("failed")],
+        verified_devices=[n for n in names if outcomes[n].get("verified")],
+        rolled_back_devices=[n for n in names if outcomes[n].get("rolled_back")],
+        elapsed=_since(start),
+        timings=timings,
+    )
+
+
+def _args(inputs):
+    return {name: (name,) for name in inputs}
+
+
+def _ok(outcome):
+    return not outcome.get("failed")
+
+
+def _since(begin):
+    return round(time.monotonic() - begin, 2)
+
+
+def _push_and_arm(name, options, client_factory, verifier):
+    outcome = push_one(name, options, False, client_factory)
+    if verifier is not None and _ok(outcome) and outcome.get("changed"):
+        verifier.arm(name)
+    return outcome
+
+
+def _start_verifier(fleet, names, inputs, verifier_factory):
+    """The monitor, subscribed to ``names``' topics, nothing armed yet; FleetError when it cannot listen."""
+    devices = [
+        dict(
+            name=name,
+            host=inputs[name].get("host") or name,
+            port=inputs[name].get("port") or 80,
+            client_id=inputs[name]["client_id"],
+            topic=inputs[name]["topic"],
+            password=inputs[name]["password"],
+        )
+        for name in names
+    ]
+    verifier = None
+    try:
+        verifier = verifier_factory(
+            devices,
+            fleet["broker_host"],
+            fleet["ca_path"],
+            fleet["monitor_cert_path"],
+            fleet["monitor_key_path"],
+            broker_port=fleet["broker_port"],
+            monitor_client_id=fleet.get("monitor_client_id"),
+            timeout=fleet.get("verify_timeout", 90),
+        )
+        verifier.start(armed=False)
+        return verifier
+    except (VerifyError, WhatWattError, OSError, ValueError) as exc:
+        # ssl.SSLError is an OSError: the broker refused the monitor, or the monitor's key does not fit.
+        if verifier is not None:
+            verifier.close()
+        raise FleetError(
+            f"verification cannot run ({exc.__class__.__name__}: {exc}), so no meter was changed"
+        ) from None
+
+
+def _verify(fleet, verifier, names, inputs, outcomes, check_mode, client_factory, workers):
+    """Wait for ``names``; roll back those pushed in this run that failed (unless check mode or rollback off).
+
+    Returns the seconds spent verifying and rolling back.
+    """
+    if not names:
+        return {}
+    start = time.monotonic()
+    try:
+        verdicts = verifier.verify(names)["devices"]
+    except (VerifyError, WhatWattError, OSError, ValueError) as exc:
+        text = f"verification could not run ({exc.__class__.__name__}: {exc}); {NOT_EVIDENCE}"
+        for name in names:
+            outcomes[name].update(failed=True, verified=False, msg=f"{name}: {text}")
+        return dict(verify=_since(start))
+    failed = {}
+    for name in names:
+        verdict = verdicts[name]
+        outcomes[name]["verification"] = verdict
+        outcomes[name]["verified"] = bool(verdict["ok"])
+        if not verdict["ok"]:
+            failed[name] = verdict["reason"]
+    timings = dict(verify=_since(start))
+    rollbacks = {}
+    pushed = {name: (name,) for name in failed if outcomes[name].get("changed") and not check_mode}
+    if pushed and fleet.get("rollback"):
+        begin = time.monotonic()
+        rollbacks = _pool_map(lambda name: rollback_one(name, inputs[name], client_factory), pushed, workers)
+        timings["rollback"] = _since(begin)
+    for name, reason in failed.items():
+        if name in rollbacks:
+            rolled_back, text = rollbacks[name]
+            outcomes[name]["rolled_back"] = rolled_back
+        elif name not in pushed:
+            text = "nothing was pushed in this run"
+        else:
+            text = "rollback disabled (whatwatt_rollback is false): the new settings stay on the device"
+        outcomes[name].update(failed=True, msg=f"{name}: verification failed: {reason}; {text}")
+    return timings
+
+
+def _summary(outcome, check_mode):
+    """The message of a meter that did not fail."""
+    if outcome.get("changed"):
+        fields = outcome.get("changed_fields") or []
+        parts = [", ".join(fields) if fields else "settings"]
+        if outcome.get("pushed_certificates"):
+            parts.append("certificates ({})".format(", ".join(outcome.get("reasons") or ["pushed"])))
+        text = ("would change: " if check_mode else "changed: ") + "; ".join(parts)
+    else:
+        text = "up to date"
+    if outcome.get("verified"):
+        after = (outcome.get("verification") or {}).get("message_after")
+        text += "; connected and publishing" + (f" (first message after {after} s)" if after is not None else "")
+    return text
+
+
+# -- one meter's status (device_fleet_result) --------------------------------------------------------
+RESULT_ARGUMENT_SPEC = dict(
+    result=dict(type="str", default="whatwatt_device_fleet"),
+    name=dict(type="str"),
+)
+
+
+def host_outcome(fleet_result, name, variable="the device_fleet result"):
+    """One meter's outcome from a registered ``device_fleet`` result, as that host's task result."""
+    devices = (fleet_result or {}).get("devices") if isinstance(fleet_result, dict) else None
+    if devices is None:
+        reason = (fleet_result or {}).get("msg") if isinstance(fleet_result, dict) else None
+        return dict(
+            failed=True,
+            changed=False,
+            msg=f"{name}: {variable} holds no device outcomes" + (f" ({reason})" if reason else ""),
+        )
+    outcome = devices.get(name)
+    if outcome is None:
+        return dict(failed=True, changed=False, msg=f"{name}: not in the batch of {variable}")
+    result = dict(outcome)
+    result["changed"] = bool(outcome.get("changed"))
+    result["failed"] = bool(outcome.get("failed"))
+    return result

@@ -1,0 +1,236 @@
+# Copyright: (c) 2026, whatwatt.secure_mqtt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""device_fleet's decisions: per-meter inputs, isolation of failures, check mode, idempotence, the
+report interval, drift, and the per-host outcome. Meters are the local fake (127.0.30.150-159);
+verification against a real broker is in test_device_fleet_verify.py."""
+
+import json
+import os
+
+import pytest
+
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import device_fleet as df
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_client import WhatWattClient
+from tests.unit.test_device_fake import FakeDevice, Pki
+
+IPS = [f"127.0.30.{150 + n}" for n in range(4)]
+NAMES = [f"fleet-{n}" for n in range(4)]
+
+
+@pytest.fixture(scope="module")
+def pki_dir(tmp_path_factory):
+    """ca-bundle.crt and clients/<name>.crt|.key for every meter, like the pki role writes them."""
+    base = tmp_path_factory.mktemp("fleet-pki")
+    pki = Pki()
+    (base / "clients").mkdir()
+    (base / "ca-bundle.crt").write_text(pki.ca_pem)
+    for name in NAMES:
+        cert, key = pki.client(name)
+        (base / "clients" / f"{name}.crt").write_text(cert)
+        key_file = base / "clients" / f"{name}.key"
+        key_file.write_text(key)
+        os.chmod(key_file, 0o600)
+    return base
+
+
+@pytest.fixture
+def devices():
+    devs = [FakeDevice(address=ip) for ip in IPS]
+    for dev in devs:
+        dev.__enter__()
+    try:
+        yield devs
+    finally:
+        for dev in devs:
+            dev.__exit__(None, None, None)
+
+
+def fleet_options(pki_dir, record_dir, devs, **extra):
+    entries = [
+        dict(name=name, host=dev.address, port=dev.port, topic=f"meters/{name}")
+        for name, dev in zip(NAMES, devs, strict=False)
+    ]
+    options = dict(
+        devices=entries,
+        broker_host="127.0.30.199",
+        broker_port=8883,
+        scheme="mqtts",
+        template='{"P_In":${1_7_0}}',
+        skip_cn_check=False,
+        force_certificates=False,
+        report_interval=None,
+        password="",
+        ca_path=str(pki_dir / "ca-bundle.crt"),
+        certs_dir=str(pki_dir / "clients"),
+        record_dir=str(record_dir),
+        timeout=5,
+        retries=1,
+        verify="none",
+        verify_timeout=5,
+        monitor_cert_path=None,
+        monitor_key_path=None,
+        monitor_client_id=None,
+        rollback=True,
+        drift="change",
+        workers=4,
+    )
+    options.update(extra)
+    return options
+
+
+def quick_client(**kwargs):
+    return WhatWattClient(backoff=0.01, **kwargs)
+
+
+def run(options, check_mode=False):
+    return df.run_fleet(options, check_mode=check_mode, client_factory=quick_client)
+
+
+def mtimes(directory):
+    return {p: os.stat(os.path.join(directory, p)).st_mtime_ns for p in sorted(os.listdir(directory))}
+
+
+# -- inputs --------------------------------------------------------------------------------------------
+def test_device_inputs_merge_fleet_defaults_and_derive_certificate_paths(pki_dir, tmp_path):
+    fleet = fleet_options(pki_dir, tmp_path, [], password="fleet-pw", report_interval=10)
+    name, options, problems = df.device_inputs(
+        dict(name="m1", host="192.0.2.1", topic="t/m1", client_id="c1", password="own"), fleet
+    )
+    assert (name, problems) == ("m1", [])
+    assert options["client_id"] == "c1" and options["password"] == "own" and options["report_interval"] == 10
+    assert options["client_cert_path"] == f"{pki_dir}/clients/c1.crt"
+    assert options["client_key_path"] == f"{pki_dir}/clients/c1.key"
+    assert options["template"] == '{"P_In":${1_7_0}}' and options["mode"] == "apply"
+    _, options, _ = df.device_inputs(dict(name="m2", topic="t/m2"), fleet)
+    assert options["client_id"] == "m2" and options["password"] == "fleet-pw"
+
+
+def test_a_bad_field_names_the_meter_and_the_field(pki_dir, tmp_path):
+    fleet = fleet_options(pki_dir, tmp_path, [])
+    name, options, problems = df.device_inputs(dict(name="m1", topic="t", port="eighty"), fleet)
+    assert name == "m1" and options is None
+    assert len(problems) == 1 and problems[0].startswith("m1: ") and "port" in problems[0]
+    _, _, problems = df.device_inputs(dict(name="m1", topic="t", colour="blue"), fleet)
+    assert "m1: " in problems[0] and "colour" in problems[0]
+    _, _, problems = df.device_inputs(dict(name="m1"), fleet)
+    assert problems == ["m1: topic is required"]
+
+
+def test_duplicate_names_and_shared_topics_fail_those_meters_only(pki_dir, tmp_path):
+    fleet = fleet_options(pki_dir, tmp_path, [])
+    entries = [
+        dict(name="a", topic="t/a"),
+        dict(name="b", topic="t/shared"),
+        dict(name="c", topic="t/shared"),
+        dict(name="d", topic="t/d"),
+        dict(name="d", topic="t/d2"),
+    ]
+    order, inputs, problems = df.batch_inputs(entries, fleet)
+    assert order == ["a", "b", "c", "d"]
+    assert sorted(inputs) == ["a"]
+    assert "shares the topic t/shared with c" in problems["b"][0]
+    assert "shares the topic t/shared with b" in problems["c"][0]
+    assert problems["d"] == ["d: listed twice in the batch"]
+
+
+def test_an_unreadable_monitor_identity_stops_the_batch_before_any_meter(pki_dir, tmp_path, devices):
+    options = fleet_options(
+        pki_dir,
+        tmp_path / "rec",
+        devices,
+        verify="changed",
+        monitor_cert_path=str(pki_dir / "clients" / "fleet-0.crt"),
+        monitor_key_path=str(tmp_path / "missing.key"),
+    )
+    with pytest.raises(df.FleetError, match="monitor_key_path .*missing.key is not readable"):
+        run(options)
+    assert all(dev.calls() == [] for dev in devices)
+
+
+# -- the batch ------------------------------------------------------------------------------------------
+def test_check_then_apply_then_rerun_then_check(pki_dir, tmp_path, devices):
+    record_dir = tmp_path / "rec"
+    options = fleet_options(pki_dir, record_dir, devices)
+
+    check = run(options, check_mode=True)
+    assert check["changed_devices"] == NAMES and check["failed_devices"] == []
+    assert all(dev.mqtt_view()["enable"] is False for dev in devices)  # nothing was sent
+    assert not record_dir.exists()
+    assert check["devices"]["fleet-0"]["msg"].startswith("would change: ")
+
+    applied = run(options)
+    assert applied["changed_devices"] == NAMES and applied["failed_devices"] == []
+    for name, dev in zip(NAMES, devices, strict=True):
+        view = dev.mqtt_view()
+        assert view["client_id"] == name and view["publish"]["topic"] == f"meters/{name}" and view["key_len"] > 0
+        outcome = applied["devices"][name]
+        assert outcome["pushed_certificates"] and outcome["msg"].startswith("changed: ")
+        assert outcome["diff"]["after"]["certificates"]["key_len"] == "set"
+    text = json.dumps(applied)
+    assert "PRIVATE KEY" not in text
+
+    files = mtimes(record_dir)
+    for dev in devices:
+        dev.clear_log()
+    rerun = run(options)
+    assert rerun["changed"] is False and rerun["changed_devices"] == [] and rerun["failed_devices"] == []
+    assert all(outcome["msg"] == "up to date" for outcome in rerun["devices"].values())
+    assert all([c[:2] for c in dev.calls()] == [("GET", "/api/v1/mqtt/settings")] for dev in devices)
+    assert mtimes(record_dir) == files
+    assert run(options, check_mode=True)["changed_devices"] == []
+
+
+def test_one_meter_failing_leaves_the_others_done(pki_dir, tmp_path, devices):
+    options = fleet_options(pki_dir, tmp_path / "rec", devices)
+    options["devices"][1]["port"] = 1  # nothing listens there
+    options["devices"][2]["topic"] = "meters/#"  # refused before any request
+    result = run(options)
+    assert result["failed_devices"] == ["fleet-1", "fleet-2"]
+    assert result["changed_devices"] == ["fleet-0", "fleet-3"]
+    assert result["devices"]["fleet-1"]["msg"].startswith("fleet-1 (")
+    assert "connection failed" in result["devices"]["fleet-1"]["msg"]
+    assert "fleet-2" in result["devices"]["fleet-2"]["msg"] and "topic" in result["devices"]["fleet-2"]["msg"]
+    assert devices[2].calls() == []
+    assert devices[0].mqtt_view()["enable"] is True and devices[3].mqtt_view()["enable"] is True
+
+
+def test_report_interval_is_part_of_the_meter_outcome(pki_dir, tmp_path, devices):
+    options = fleet_options(pki_dir, tmp_path / "rec", devices, report_interval=7)
+    first = run(options)
+    assert first["changed_devices"] == NAMES
+    assert all(dev.settings_view()["services"]["report_interval"] == 7 for dev in devices)
+    assert "report_interval" in first["devices"]["fleet-0"]["changed_fields"]
+    assert first["devices"]["fleet-0"]["diff"]["after"]["report_interval"] == 7
+    devices[2].settings["services"]["report_interval"] = 30  # someone changed it on the meter
+    second = run(options)
+    assert second["changed_devices"] == ["fleet-2"]
+    assert second["devices"]["fleet-2"]["changed_fields"] == ["report_interval"]
+    assert second["devices"]["fleet-2"]["diff"]["before"]["report_interval"] == 30
+
+
+def test_drift_fail_turns_would_change_into_a_failure_in_check_mode(pki_dir, tmp_path, devices):
+    options = fleet_options(pki_dir, tmp_path / "rec", devices)
+    run(options)
+    devices[3].factory_reset()
+    audit = run(dict(options, drift="fail"), check_mode=True)
+    assert audit["failed_devices"] == ["fleet-3"] and audit["changed_devices"] == []
+    assert audit["devices"]["fleet-3"]["msg"] == df.DRIFT_MESSAGE
+    assert devices[3].mqtt_view()["enable"] is False  # check mode: still not repaired
+
+
+# -- one host's status ------------------------------------------------------------------------------------
+def test_host_outcome():
+    registered = dict(
+        devices={
+            "a": dict(changed=True, failed=False, msg="changed: url", diff={"before": {}, "after": {}}),
+            "b": dict(changed=False, failed=True, msg="b: verification failed: x; rolled back"),
+        }
+    )
+    a = df.host_outcome(registered, "a")
+    assert a["changed"] is True and a["failed"] is False and "diff" in a
+    b = df.host_outcome(registered, "b")
+    assert b["failed"] is True and b["msg"].startswith("b: verification failed")
+    missing = df.host_outcome(registered, "c", "whatwatt_device_fleet")
+    assert missing["failed"] is True and missing["msg"] == "c: not in the batch of whatwatt_device_fleet"
+    broken = df.host_outcome({"failed": True, "msg": "boom"}, "a", "v")
+    assert broken["failed"] is True and "boom" in broken["msg"]

@@ -1,0 +1,139 @@
+# Copyright: (c) 2026, whatwatt.secure_mqtt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""device_fleet end to end against a real mutual-TLS Mosquitto (ACL: a meter writes meters/<its CN>) and
+emulated meters (loopback 127.0.30.170-174): push + verify, a re-run that verifies nothing, a meter whose
+new topic the ACL drops is rolled back while the others keep theirs, and the read-only audit (check mode,
+verify all)."""
+
+import json
+
+import pytest
+
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import device_fleet as df
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_client import WhatWattClient
+from tests.support.certs import make_pki
+from tests.support.fixtures import emulator_fleet, mtls_broker  # noqa: F401 - fixtures
+from tests.support.ports import free_port
+
+BROKER_IP = "127.0.30.170"
+FIRST_IP = "127.0.30.171"
+IDS = [f"fleetv-{n}" for n in range(1, 5)]
+ACL = "user whatwatt-monitor\ntopic read meters/#\n\npattern write meters/%u\n"
+
+
+def test_push_verify_rerun_rollback_and_audit(tmp_path, mtls_broker, emulator_fleet):  # noqa: F811
+    pki = make_pki(str(tmp_path / "pki"), server_sans=(BROKER_IP,), clients=(*IDS, "whatwatt-monitor"))
+    broker = mtls_broker(pki, host=BROKER_IP, acl=ACL)
+    fleet = emulator_fleet(count=len(IDS), first_ip=FIRST_IP, report_interval=1)
+    options = dict(
+        devices=[
+            dict(name=name, host=ip, port=fleet.port, topic=f"meters/{name}")
+            for name, ip in zip(IDS, fleet.ips, strict=True)
+        ],
+        broker_host=BROKER_IP,
+        broker_port=broker.port,
+        scheme="mqtts",
+        template='{"sys_id":"${sys.id}","P_In":${1_7_0}}',
+        skip_cn_check=False,
+        force_certificates=False,
+        report_interval=None,
+        password="",
+        ca_path=pki.ca.cert_path,
+        certs_dir=str(tmp_path / "pki" / "clients"),
+        record_dir=str(tmp_path / "records"),
+        timeout=5,
+        retries=2,
+        verify="changed",
+        verify_timeout=15,
+        monitor_cert_path=str(tmp_path / "pki" / "clients" / "whatwatt-monitor.crt"),
+        monitor_key_path=str(tmp_path / "pki" / "clients" / "whatwatt-monitor.key"),
+        monitor_client_id=None,
+        rollback=True,
+        drift="change",
+        workers=4,
+    )
+
+    first = df.run_fleet(options)
+    assert first["failed_devices"] == [], first
+    assert first["changed_devices"] == IDS and first["verified_devices"] == IDS
+    assert "connected and publishing" in first["devices"][IDS[0]]["msg"]
+    assert "PRIVATE KEY" not in json.dumps(first)
+
+    rerun = df.run_fleet(options)
+    assert rerun["changed_devices"] == [] and rerun["verified_devices"] == [] and rerun["failed_devices"] == []
+
+    # The third meter gets a topic the broker's ACL drops: it connects but nothing arrives.
+    bad = json.loads(json.dumps(options))
+    bad["devices"][2]["topic"] = "elsewhere/fleetv-3"
+    outcome = df.run_fleet(bad)
+    assert outcome["failed_devices"] == [IDS[2]] and outcome["rolled_back_devices"] == [IDS[2]]
+    msg = outcome["devices"][IDS[2]]["msg"]
+    assert msg.startswith(f"{IDS[2]}: verification failed: connected to the broker, but no message arrived")
+    assert msg.endswith("rolled back to the previous MQTT settings and certificates")
+    assert fleet.devices[2].mqtt["publish"]["topic"] == "meters/fleetv-3"  # the previous topic is back
+    assert all(fleet.devices[i].mqtt["publish"]["topic"] == f"meters/{IDS[i]}" for i in (0, 1, 3))
+
+    audit = df.run_fleet(dict(options, verify="all", drift="fail"), check_mode=True)
+    assert audit["failed_devices"] == [] and audit["changed_devices"] == [], audit
+    assert audit["verified_devices"] == IDS
+
+
+def fleet_options(tmp_path, broker_port, fleet, names, verify_timeout):
+    return dict(
+        devices=[
+            dict(name=name, host=ip, port=fleet.port, topic=f"meters/{name}")
+            for name, ip in zip(names, fleet.ips, strict=True)
+        ],
+        broker_host=BROKER_IP,
+        broker_port=broker_port,
+        scheme="mqtts",
+        template='{"P_In":${1_7_0}}',
+        skip_cn_check=False,
+        force_certificates=False,
+        report_interval=None,
+        password="",
+        ca_path=str(tmp_path / "pki" / "ca.crt"),
+        certs_dir=str(tmp_path / "pki" / "clients"),
+        record_dir=str(tmp_path / "records"),
+        timeout=5,
+        retries=1,
+        verify="changed",
+        verify_timeout=verify_timeout,
+        monitor_cert_path=str(tmp_path / "pki" / "clients" / "whatwatt-monitor.crt"),
+        monitor_key_path=str(tmp_path / "pki" / "clients" / "whatwatt-monitor.key"),
+        monitor_client_id=None,
+        rollback=True,
+        drift="change",
+        workers=4,
+    )
+
+
+def test_the_first_message_after_a_push_is_not_missed(tmp_path, mtls_broker, emulator_fleet):  # noqa: F811
+    # Report interval 30 s: a meter publishes its first message within 5 s of connecting, then every 30 s. The
+    # third meter answers every request 4 s late, so the push phase lasts over 8 s: the first two meters
+    # publish their first message while it runs. The monitor listens before the push, so those messages
+    # count; had it subscribed after the push, they would wait 30 s more and fail the 20 s verify_timeout.
+    names = ["fleetv-1", "fleetv-2", "fleetv-3"]
+    pki = make_pki(str(tmp_path / "pki"), server_sans=(BROKER_IP,), clients=(*names, "whatwatt-monitor"))
+    broker = mtls_broker(pki, host=BROKER_IP, acl=ACL)
+    fleet = emulator_fleet(count=len(names), first_ip=FIRST_IP, report_interval=30)
+    with WhatWattClient(fleet.ips[2], fleet.port, name=names[2]) as client:
+        client.request("POST", "/_emulator/fault", {"delay": 4, "count": 3})  # plan GET, push GET, PUT
+    options = fleet_options(tmp_path, broker.port, fleet, names, verify_timeout=20)
+    options["timeout"] = 10
+    outcome = df.run_fleet(options)
+    assert outcome["timings"]["push"] > 8, outcome["timings"]
+    assert outcome["failed_devices"] == [] and outcome["verified_devices"] == names, outcome
+    for name in names:
+        assert outcome["devices"][name]["verification"]["message_after"] < 20
+
+
+def test_a_monitor_that_cannot_reach_the_broker_changes_no_meter(tmp_path, emulator_fleet):  # noqa: F811
+    names = ["fleetv-1", "fleetv-2"]
+    make_pki(str(tmp_path / "pki"), server_sans=(BROKER_IP,), clients=(*names, "whatwatt-monitor"))
+    fleet = emulator_fleet(count=len(names), first_ip=FIRST_IP, report_interval=1)
+    options = fleet_options(tmp_path, free_port(BROKER_IP), fleet, names, verify_timeout=5)
+    with pytest.raises(df.FleetError, match="verification cannot run .*so no meter was changed"):
+        df.run_fleet(options)
+    assert all(not device.mqtt["enable"] for device in fleet.devices)
+    assert not (tmp_path / "records").exists()
