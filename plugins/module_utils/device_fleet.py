@@ -50,6 +50,12 @@ DEVICE_SPEC = dict(
     report_interval=dict(type="int"),
     client_cert_path=dict(type="path"),
     client_key_path=dict(type="path", no_log=False),
+    ca_path=dict(type="path"),
+    certs_dir=dict(type="path"),
+    record_dir=dict(type="path"),
+    broker_host=dict(type="str"),
+    broker_port=dict(type="int"),
+    scheme=dict(type="str", choices=["mqtt", "mqtts"]),
 )
 
 FLEET_ARGUMENT_SPEC = dict(
@@ -82,7 +88,19 @@ FLEET_REQUIRED_IF = [
 ]
 
 # Fields of a device entry that fall back to the fleet-wide option of the same name.
-_SHARED = ("password", "template", "skip_cn_check", "force_certificates", "report_interval")
+_SHARED = (
+    "password",
+    "template",
+    "skip_cn_check",
+    "force_certificates",
+    "report_interval",
+    "ca_path",
+    "certs_dir",
+    "record_dir",
+    "broker_host",
+    "broker_port",
+    "scheme",
+)
 _DEVICE_VALIDATOR = ArgumentSpecValidator(DEVICE_SPEC)
 
 DRIFT_MESSAGE = "settings or certificates differ from the inventory: run site.yml"
@@ -112,24 +130,24 @@ def device_inputs(entry, fleet):
         if device.get(field) is None:
             device[field] = fleet.get(field)
     client_id = device.get("client_id") or name
-    certs_dir = fleet.get("certs_dir")
+    certs_dir = device.get("certs_dir")
     cert_path = device.get("client_cert_path") or (f"{certs_dir}/{client_id}.crt" if certs_dir else None)
     key_path = device.get("client_key_path") or (f"{certs_dir}/{client_id}.key" if certs_dir else None)
     options = dict(
         mode="apply",
         enable=True,
-        broker_host=fleet["broker_host"],
-        broker_port=fleet["broker_port"],
-        scheme=fleet["scheme"],
+        broker_host=device["broker_host"],
+        broker_port=device["broker_port"],
+        scheme=device["scheme"],
         client_id=client_id,
         topic=device.get("topic"),
         template=device.get("template"),
         skip_cn_check=bool(device.get("skip_cn_check")),
-        ca_path=fleet["ca_path"],
+        ca_path=device["ca_path"],
         client_cert_path=cert_path,
         client_key_path=key_path,
         force_certificates=bool(device.get("force_certificates")),
-        record_dir=fleet["record_dir"],
+        record_dir=device["record_dir"],
         host=device.get("host"),
         port=device.get("port"),
         password=device.get("password") or "",
@@ -140,6 +158,13 @@ def device_inputs(entry, fleet):
     problems = []
     if options["topic"] is None:
         problems.append(f"{name}: topic is required")
+    broker = (options["broker_host"], options["broker_port"])
+    if fleet.get("verify") != "none" and broker != (fleet["broker_host"], fleet["broker_port"]):
+        problems.append(
+            f"{name}: broker {broker[0]}:{broker[1]} differs from the batch's {fleet['broker_host']}:"
+            f"{fleet['broker_port']}, where its messages are verified; provision meters of another broker"
+            " in their own play (or batch)"
+        )
     return name, options, problems
 
 
@@ -175,9 +200,13 @@ def batch_inputs(devices, fleet):
     return order, inputs, problems
 
 
-def check_monitor(fleet):
-    """The monitoring identity must be readable before any meter is changed (else nothing is verified)."""
-    if fleet.get("verify") == "none":
+def check_monitor(fleet, check_mode=False):
+    """The monitoring identity must be readable before any meter is changed (else nothing is verified).
+
+    Checked on every run that may verify, also when nothing turns out to need it: a broken monitoring
+    identity is found on the next run, not on the day a meter changes.
+    """
+    if fleet.get("verify") == "none" or (check_mode and fleet.get("verify") != "all"):
         return
     for option in ("ca_path", "monitor_cert_path", "monitor_key_path"):
         path = fleet.get(option)
@@ -277,7 +306,7 @@ def run_fleet(fleet, check_mode=False, client_factory=WhatWattClient, verifier_f
     any meter changed.
     """
     start = time.monotonic()
-    check_monitor(fleet)
+    check_monitor(fleet, check_mode)
     order, inputs, problems = batch_inputs(fleet["devices"], fleet)
     workers = max(1, int(fleet.get("workers") or 16))
     mode = fleet.get("verify") or "changed"

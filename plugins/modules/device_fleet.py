@@ -78,6 +78,28 @@ options:
       client_key_path:
         description: Client key (PEM). Defaults to O(certs_dir)C(/<client_id>.key).
         type: path
+      ca_path:
+        description: CA bundle pushed to this meter; defaults to O(ca_path).
+        type: path
+      certs_dir:
+        description: Directory of this meter's certificate and key; defaults to O(certs_dir).
+        type: path
+      record_dir:
+        description: Record directory of this meter; defaults to O(record_dir).
+        type: path
+      broker_host:
+        description:
+          - Broker of this meter; defaults to O(broker_host).
+          - Unless O(verify=none), it must equal O(broker_host) and O(broker_port), where the batch is verified;
+            a meter of another broker is refused before anything is sent.
+        type: str
+      broker_port:
+        description: Broker port of this meter; defaults to O(broker_port).
+        type: int
+      scheme:
+        description: URL scheme of this meter; defaults to O(scheme).
+        type: str
+        choices: [mqtt, mqtts]
   broker_host:
     description:
       - Broker address as the meters reach it (in the broker certificate's SANs).

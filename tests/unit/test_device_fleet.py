@@ -234,3 +234,17 @@ def test_host_outcome():
     assert missing["failed"] is True and missing["msg"] == "c: not in the batch of whatwatt_device_fleet"
     broken = df.host_outcome({"failed": True, "msg": "boom"}, "a", "v")
     assert broken["failed"] is True and "boom" in broken["msg"]
+
+
+def test_per_meter_paths_win_and_a_meter_of_another_broker_is_refused_when_verifying(pki_dir, tmp_path):
+    fleet = fleet_options(pki_dir, tmp_path, [])
+    entry = dict(name="m1", topic="t/m1", ca_path="/other/ca.crt", certs_dir="/other/clients", record_dir="/other/rec")
+    _, options, problems = df.device_inputs(entry, fleet)
+    assert problems == []
+    assert (options["ca_path"], options["record_dir"]) == ("/other/ca.crt", "/other/rec")
+    assert options["client_cert_path"] == "/other/clients/m1.crt"
+    elsewhere = dict(name="m2", topic="t/m2", broker_host="192.0.2.99")
+    _, options, problems = df.device_inputs(elsewhere, fleet)  # verify: none
+    assert problems == [] and options["broker_host"] == "192.0.2.99"
+    _, _, problems = df.device_inputs(elsewhere, dict(fleet, verify="changed"))
+    assert len(problems) == 1 and problems[0].startswith("m2: broker 192.0.2.99:8883 differs from the batch's")
