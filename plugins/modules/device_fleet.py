@@ -18,14 +18,19 @@ description:
     M(whatwatt.secure_mqtt.device_verify), it waits once for every meter whose push changed something to be
     connected and publishing; a meter that does not come up gets its previous settings and certificates back
     (C(device_mqtt mode=rollback)).
-  - On a large fleet this replaces three or four per-host tasks (each costing the controller 10-15 ms per meter
+  - Order of work, so nothing is lost and nothing is changed in vain. First every meter is planned (one C(GET));
+    when some will change, the monitor connects and subscribes to their topics B(before) anything is pushed (a
+    meter's first message after its push is never missed), then the meters that differ are pushed, each one
+    counted for verification from the moment its push is done.
+  - On a large fleet this replaces three or four per-host tasks (each costing the controller 15-25 ms per meter
     even when skipped) with one task per batch.
   - Each meter's entry is validated on its own before its first request; a bad field, an unreachable meter or a
     refused request is that meter's outcome (RV(devices)), never the others'. Two meters sharing a topic are both
     refused (their messages could not be told apart).
-  - The task fails only when it cannot work at all (bad fleet-wide options, the monitoring identity unreadable);
-    then no meter has been touched. Use M(whatwatt.secure_mqtt.device_fleet_result) on every host afterwards so
-    each meter's changed/failed status and diff show up as that host's task result and in the play recap.
+  - The task fails only when it cannot work at all, and then no meter has been changed: bad fleet-wide options,
+    the monitoring identity unreadable, or the monitor unable to connect or subscribe when meters are about to
+    change. Use M(whatwatt.secure_mqtt.device_fleet_result) on every host afterwards so each meter's
+    changed/failed status and diff show up as that host's task result and in the play recap.
 author:
   - whatwatt.secure_mqtt contributors (@whatwatt-secure-mqtt)
 requirements:

@@ -25,34 +25,9 @@ def test_push_verify_rerun_rollback_and_audit(tmp_path, mtls_broker, emulator_fl
     pki = make_pki(str(tmp_path / "pki"), server_sans=(BROKER_IP,), clients=(*IDS, "whatwatt-monitor"))
     broker = mtls_broker(pki, host=BROKER_IP, acl=ACL)
     fleet = emulator_fleet(count=len(IDS), first_ip=FIRST_IP, report_interval=1)
-    options = dict(
-        devices=[
-            dict(name=name, host=ip, port=fleet.port, topic=f"meters/{name}")
-            for name, ip in zip(IDS, fleet.ips, strict=True)
-        ],
-        broker_host=BROKER_IP,
-        broker_port=broker.port,
-        scheme="mqtts",
-        template='{"sys_id":"${sys.id}","P_In":${1_7_0}}',
-        skip_cn_check=False,
-        force_certificates=False,
-        report_interval=None,
-        password="",
-        ca_path=pki.ca.cert_path,
-        certs_dir=str(tmp_path / "pki" / "clients"),
-        record_dir=str(tmp_path / "records"),
-        timeout=5,
-        retries=2,
-        verify="changed",
-        verify_timeout=15,
-        monitor_cert_path=str(tmp_path / "pki" / "clients" / "whatwatt-monitor.crt"),
-        monitor_key_path=str(tmp_path / "pki" / "clients" / "whatwatt-monitor.key"),
-        monitor_client_id=None,
-        rollback=True,
-        drift="change",
-        workers=4,
-    )
-
+    options = fleet_options(tmp_path, broker.port, fleet, IDS, verify_timeout=15)
+    options["template"] = '{"sys_id":"${sys.id}","P_In":${1_7_0}}'
+    options["retries"] = 2
     first = df.run_fleet(options)
     assert first["failed_devices"] == [], first
     assert first["changed_devices"] == IDS and first["verified_devices"] == IDS
