@@ -27,12 +27,15 @@ description:
   - Each meter's entry is validated on its own before its first request; a bad field, an unreachable meter or a
     refused request is that meter's outcome (RV(devices)), never the others'. Two meters sharing a topic are both
     refused (their messages could not be told apart).
-  - The task fails only when it cannot work at all, and then no meter has been changed: bad fleet-wide options,
-    the monitoring identity unreadable, or the monitor unable to connect or subscribe when meters are about to
-    change. Use M(whatwatt.secure_mqtt.device_fleet_result) on every host afterwards so each meter's
+  - The task fails only when it cannot work at all (bad fleet-wide options, the monitoring identity unreadable, or
+    the monitor unable to connect or subscribe when meters are about to change), and then no meter has been
+    changed. Use M(whatwatt.secure_mqtt.device_fleet_result) on every host afterwards so each meter's
     changed/failed status and diff show up as that host's task result and in the play recap.
 author:
   - whatwatt.secure_mqtt contributors (@whatwatt-secure-mqtt)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 requirements:
   - requests
   - cryptography

@@ -13,13 +13,18 @@ short_description: Report one meter's outcome of a whatwatt.secure_mqtt.device_f
 version_added: 1.1.0
 description:
   - M(whatwatt.secure_mqtt.device_fleet) works on a whole batch in one C(run_once) task, so Ansible would count its
-    result for one host only. Run this on every meter afterwards: it returns the meter's own outcome, so the host is
+    result for one host only. Run this on the meters afterwards; it returns the meter's own outcome, so the host is
     C(changed) when its meter changed, C(failed) (with the reason, naming the meter) when its meter failed, and
     C(--diff) shows that meter's diff.
+  - The C(whatwatt.secure_mqtt.device) role runs it only on the meters that changed or failed (the others end the
+    role with C(meta end_role), which costs no worker process).
   - It reads the registered variable named by O(result) directly from the task variables instead of templating it,
     so each host costs the same whatever the size of the batch.
 author:
   - whatwatt.secure_mqtt contributors (@whatwatt-secure-mqtt)
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.action_common_attributes.flow
 options:
   result:
     description: Name of the variable the device_fleet task was registered as.

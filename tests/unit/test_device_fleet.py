@@ -101,7 +101,7 @@ def test_device_inputs_merge_fleet_defaults_and_derive_certificate_paths(pki_dir
     assert options["client_cert_path"] == f"{pki_dir}/clients/c1.crt"
     assert options["client_key_path"] == f"{pki_dir}/clients/c1.key"
     assert options["template"] == '{"P_In":${1_7_0}}' and options["mode"] == "apply"
-    _, options, _ = df.device_inputs(dict(name="m2", topic="t/m2"), fleet)
+    unused_name, options, unused_problems = df.device_inputs(dict(name="m2", topic="t/m2"), fleet)
     assert options["client_id"] == "m2" and options["password"] == "fleet-pw"
 
 
@@ -110,9 +110,9 @@ def test_a_bad_field_names_the_meter_and_the_field(pki_dir, tmp_path):
     name, options, problems = df.device_inputs(dict(name="m1", topic="t", port="eighty"), fleet)
     assert name == "m1" and options is None
     assert len(problems) == 1 and problems[0].startswith("m1: ") and "port" in problems[0]
-    _, _, problems = df.device_inputs(dict(name="m1", topic="t", colour="blue"), fleet)
+    unused_name, unused_options, problems = df.device_inputs(dict(name="m1", topic="t", colour="blue"), fleet)
     assert "m1: " in problems[0] and "colour" in problems[0]
-    _, _, problems = df.device_inputs(dict(name="m1"), fleet)
+    unused_name, unused_options, problems = df.device_inputs(dict(name="m1"), fleet)
     assert problems == ["m1: topic is required"]
 
 
@@ -239,12 +239,12 @@ def test_host_outcome():
 def test_per_meter_paths_win_and_a_meter_of_another_broker_is_refused_when_verifying(pki_dir, tmp_path):
     fleet = fleet_options(pki_dir, tmp_path, [])
     entry = dict(name="m1", topic="t/m1", ca_path="/other/ca.crt", certs_dir="/other/clients", record_dir="/other/rec")
-    _, options, problems = df.device_inputs(entry, fleet)
+    unused_name, options, problems = df.device_inputs(entry, fleet)
     assert problems == []
     assert (options["ca_path"], options["record_dir"]) == ("/other/ca.crt", "/other/rec")
     assert options["client_cert_path"] == "/other/clients/m1.crt"
     elsewhere = dict(name="m2", topic="t/m2", broker_host="192.0.2.99")
-    _, options, problems = df.device_inputs(elsewhere, fleet)  # verify: none
+    unused_name, options, problems = df.device_inputs(elsewhere, fleet)  # verify: none
     assert problems == [] and options["broker_host"] == "192.0.2.99"
-    _, _, problems = df.device_inputs(elsewhere, dict(fleet, verify="changed"))
+    unused_name, unused_options, problems = df.device_inputs(elsewhere, dict(fleet, verify="changed"))
     assert len(problems) == 1 and problems[0].startswith("m2: broker 192.0.2.99:8883 differs from the batch's")

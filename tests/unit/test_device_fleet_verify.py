@@ -12,7 +12,7 @@ import pytest
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import device_fleet as df
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_client import WhatWattClient
 from tests.support.certs import make_pki
-from tests.support.fixtures import emulator_fleet, mtls_broker  # noqa: F401 - fixtures
+from tests.support.fixtures import emulator_fleet, mtls_broker  # noqa: F401  # pylint: disable=unused-import
 from tests.support.ports import free_port
 
 BROKER_IP = "127.0.30.170"
