@@ -65,42 +65,67 @@ check_molecule() {
 }
 
 check_build() {
+    # The collection as users get it: built, installed into a scratch path that is the ONLY collections path
+    # (the development link must not answer for it), every plugin and role documented from there, the
+    # execution-environment metadata read by ansible-builder, then site and verify by FQCN from a fresh
+    # virtualenv holding only the runtime requirements (tests/installed).
     local out=$ROOT/.build/dist inst=$ROOT/.build/install
     rm -rf "$out" "$inst"
     mkdir -p "$out" "$inst"
     ansible-galaxy collection build --force --output-path "$out" . || return 1
-    ansible-galaxy collection install --offline -p "$inst" "$out"/whatwatt-secure_mqtt-*.tar.gz || return 1
-    local m rc=0 n=0
-    for m in plugins/modules/*.py; do
-        m=$(basename "$m" .py)
-        [ "$m" = __init__ ] && continue
-        n=$((n + 1))
-        if ANSIBLE_COLLECTIONS_PATH="$inst" ansible-doc "whatwatt.secure_mqtt.$m" >/dev/null; then
-            echo "ansible-doc whatwatt.secure_mqtt.$m from the installed tarball: ok"
-        else
-            echo "ansible-doc whatwatt.secure_mqtt.$m from the installed tarball: FAILED"
-            rc=1
-        fi
-    done
-    [ "$n" -gt 0 ] || { echo "no module found"; return 1; }
+    ANSIBLE_COLLECTIONS_PATH="$inst" ansible-galaxy collection install --offline --force -p "$inst" \
+        "$out"/whatwatt-secure_mqtt-*.tar.gz || return 1
+    ANSIBLE_COLLECTIONS_PATH="$inst" python tools/check_installed.py "$ROOT" "$inst" || return 1
+    check_ee "$inst" || return 1
+    pytest -q -p no:cacheprovider -m installed tests/installed
+}
+
+check_ee() {  # check_ee COLLECTIONS_PATH: what an execution environment build would install for the collection
+    local inst=$1 scratch rc=0
+    scratch=$(mktemp -d /tmp/whatwatt-ee.XXXXXX) || return 1
+    ansible-builder introspect "$inst" --write-pip "$scratch/pip.txt" --write-bindep "$scratch/bindep.txt" >/dev/null || rc=1
+    # The runtime requirements, and nothing of the development environment.
+    grep -q '^cryptography' "$scratch/pip.txt" && grep -q '^paho-mqtt' "$scratch/pip.txt" && grep -q '^requests' "$scratch/pip.txt" \
+        || { echo "ansible-builder introspect did not find the runtime requirements:"; cat "$scratch/pip.txt"; rc=1; }
+    if grep -Eq '^(ansible-core|ansible-lint|pytest|molecule|ruff)' "$scratch/pip.txt"; then
+        echo "the execution environment would install development tools:"; cat "$scratch/pip.txt"; rc=1
+    fi
+    grep -q '^openssl' "$scratch/bindep.txt" || { echo "bindep.txt not found by ansible-builder"; rc=1; }
+    # docs/execution-environment.yml, as its comment tells users to run it.
+    mkdir -p "$scratch/ctx/collections" || rc=1
+    cp "$ROOT"/.build/dist/whatwatt-secure_mqtt-*.tar.gz "$scratch/ctx/collections/whatwatt-secure_mqtt.tar.gz" || rc=1
+    cp "$ROOT/docs/execution-environment.yml" "$scratch/ctx/execution-environment.yml" || rc=1
+    (cd "$scratch/ctx" && ansible-builder create --file execution-environment.yml --output-filename Containerfile \
+        --context "$scratch/ctx/context" >/dev/null) || rc=1
+    # The generated context carries the tarball and installs it; the collection brings its own requirements.
+    local ctx=$scratch/ctx/context
+    grep -q 'ansible-galaxy collection install' "$ctx/Containerfile" \
+        && grep -q 'collections/whatwatt-secure_mqtt.tar.gz' "$ctx/_build/requirements.yml" \
+        && cmp -s "$ctx/_build/collections/whatwatt-secure_mqtt.tar.gz" "$scratch/ctx/collections/whatwatt-secure_mqtt.tar.gz" \
+        || { echo "ansible-builder create: the context does not install the collection's tarball"; rc=1; }
+    [ $rc -eq 0 ] && echo "ansible-builder: introspect and create ok ($(wc -l < "$scratch/pip.txt") python requirements)"
+    rm -rf "$scratch"
     return $rc
 }
+
+check_collection_docs() { antsibull-docs lint-collection-docs --plugin-docs .; }
 
 what=${1:-all}
 case $what in
     lint) run ruff check_ruff; run yamllint check_yamllint; run ansible-lint check_ansible_lint
-          run changelog-lint check_changelog ;;
+          run changelog-lint check_changelog; run collection-docs check_collection_docs ;;
     sanity) run ansible-test-sanity check_sanity ;;
     unit) run pytest-unit check_unit ;;
     integration) run pytest-integration check_integration ;;
     molecule) run molecule check_molecule ;;
-    build) run build-install-doc check_build ;;
+    build) run build-install-run check_build ;;
     all)
         run ruff check_ruff
         run yamllint check_yamllint
         run ansible-lint check_ansible_lint
         run changelog-lint check_changelog
-        run build-install-doc check_build
+        run collection-docs check_collection_docs
+        run build-install-run check_build
         run pytest-unit check_unit
         run ansible-test-sanity check_sanity
         run pytest-integration check_integration

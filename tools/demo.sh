@@ -27,7 +27,7 @@ stop() {
         rm -f "$DEMO/emulator.pid"
     fi
     if [ -f "$DEMO/broker-started" ]; then
-        ansible-playbook -i inventory/demo playbooks/broker-stop.yml >/dev/null && echo "demo broker stopped"
+        ansible-playbook -i inventory/demo playbooks/broker_stop.yml >/dev/null && echo "demo broker stopped"
         rm -f "$DEMO/broker-started"
     fi
 }

@@ -1,4 +1,4 @@
-"""The lifecycle playbooks end to end: site, verify, rotate, ca-rollover, revoke and report, run with
+"""The lifecycle playbooks end to end: site, verify, rotate, ca_rollover, revoke and report, run with
 ansible-playbook against the Mosquitto the role manages on this machine (mTLS on 8883) and 6 emulated meters.
 
 Loopback range: 127.0.40.x (meters .1-.6, broker address .250). The tests run in file order on one fleet,
@@ -130,12 +130,12 @@ def test_device_rotation_in_batches_stops_at_the_first_bad_batch(fleet):
 def test_ca_rollover_in_three_idempotent_steps(fleet):
     old_ca = fleet.pki_fingerprint(".", "ca")
     for step in ("introduce", "activate", "retire"):
-        proc = fleet.playbook("ca-rollover.yml", "-e", f"whatwatt_ca_rollover_step={step}")
+        proc = fleet.playbook("ca_rollover.yml", "-e", f"whatwatt_ca_rollover_step={step}")
         assert proc.returncode == 0, show(proc)
         assert failed_hosts(proc) == []
         assert set(NAMES) <= set(changed_hosts(proc)), show(proc)  # every meter got the new bundle or certificate
         fleet.wait_connected(NAMES)
-        assert_clean(fleet.playbook("ca-rollover.yml", "-e", f"whatwatt_ca_rollover_step={step}"))
+        assert_clean(fleet.playbook("ca_rollover.yml", "-e", f"whatwatt_ca_rollover_step={step}"))
         assert_verify_passes(fleet)  # every meter connected and publishing after each step
         with open(os.path.join(fleet.pki_dir, "ca-bundle.crt"), encoding="ascii") as handle:
             bundle = handle.read()

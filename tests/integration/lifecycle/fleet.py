@@ -72,6 +72,10 @@ class Fleet:
         self.lock = None
         self.group_overrides = {}
         self._seen = {}
+        # Where ansible-playbook and the collection come from: this checkout by default; the installed-tarball
+        # test points them at a fresh virtualenv and a scratch collections path, and names playbooks by FQCN.
+        self.bin_dir = BIN
+        self.collections_path = os.path.join(ROOT, ".build", "collections")
 
     # -- inventory ------------------------------------------------------------------------------------------
     def ip(self, name):
@@ -141,7 +145,7 @@ class Fleet:
                 if self.support_broker:
                     self.support_broker.stop()
                 elif os.path.exists(os.path.join(self.inventory_dir, "hosts.yml")):
-                    self.playbook("broker-stop.yml")
+                    self.playbook("broker_stop.yml")
             finally:
                 if self.lock:
                     self.lock.close()
@@ -150,16 +154,17 @@ class Fleet:
     def playbook(self, name, *args, check=False):
         env = dict(
             os.environ,
-            ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".build", "collections"),
+            ANSIBLE_COLLECTIONS_PATH=self.collections_path,
             ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
             ANSIBLE_FORKS="20",
             ANSIBLE_NOCOLOR="1",
             ANSIBLE_RETRY_FILES_ENABLED="false",
             ANSIBLE_LOCALHOST_WARNING="false",
-            ANSIBLE_PYTHON_INTERPRETER=sys.executable,
+            ANSIBLE_PYTHON_INTERPRETER=os.path.join(self.bin_dir, "python"),
         )
-        cmd = [os.path.join(BIN, "ansible-playbook"), "-i", self.inventory_dir, os.path.join(PLAYBOOKS, name), *args]
-        if SUPPORT and name not in ("verify.yml", "report.yml", "broker-stop.yml") and "/" not in name:
+        playbook = name if name.startswith("whatwatt.secure_mqtt.") else os.path.join(PLAYBOOKS, name)
+        cmd = [os.path.join(self.bin_dir, "ansible-playbook"), "-i", self.inventory_dir, playbook, *args]
+        if SUPPORT and name not in ("verify.yml", "report.yml", "broker_stop.yml") and "/" not in name:
             cmd += ["--limit", "localhost:meters"]
         if check:
             cmd.append("--check")

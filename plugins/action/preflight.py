@@ -1,0 +1,40 @@
+# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, whatwatt.secure_mqtt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Action plugin whatwatt.secure_mqtt.preflight: the inventory a run needs, checked before anything is written."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type  # noqa: UP001 - required by ansible-test sanity
+
+from ansible.plugins.action import ActionBase
+
+from ansible_collections.whatwatt.secure_mqtt.plugins.plugin_utils.preflight import (
+    PREFLIGHT_ARGUMENT_SPEC,
+    collection_root_of,
+    preflight,
+)
+
+
+class ActionModule(ActionBase):
+    """Reads each meter's variables through hostvars in Python (no Jinja loop over the fleet)."""
+
+    TRANSFERS_FILES = False
+    _VALID_ARGS = frozenset(PREFLIGHT_ARGUMENT_SPEC)
+    _requires_connection = False
+
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        del tmp
+        _validation, args = self.validate_argument_spec(argument_spec=PREFLIGHT_ARGUMENT_SPEC)
+        task_vars = task_vars or {}
+        root = args["collection_root"] or collection_root_of(__file__)
+        errors = preflight(args["pki_dir"], args["meters"], task_vars.get("hostvars", {}), root)
+        result["changed"] = False
+        result["errors"] = errors
+        if errors:
+            result["failed"] = True
+            result["msg"] = "The inventory is not complete; nothing was changed: " + "; ".join(errors)
+        else:
+            result["msg"] = f"inventory complete: {len(args['meters'])} meter(s), {len(args['brokers'])} broker(s)"
+        return result
