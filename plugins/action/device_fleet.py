@@ -16,6 +16,7 @@ from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_fleet 
     FleetError,
     run_fleet,
 )
+from ansible_collections.whatwatt.secure_mqtt.plugins.plugin_utils.report import record_verifications
 
 
 class ActionModule(ActionBase):
@@ -36,6 +37,7 @@ class ActionModule(ActionBase):
         except FleetError as exc:
             raise AnsibleActionFail(f"device_fleet: {exc}") from None
         result.update(outcome)
+        self._record_verifications(args, outcome, result)
         counts = {key: len(outcome[f"{key}_devices"]) for key in ("changed", "verified", "failed", "rolled_back")}
         phases = ", ".join(f"{phase} {seconds:g} s" for phase, seconds in outcome["timings"].items())
         result["msg"] = (
@@ -43,3 +45,17 @@ class ActionModule(ActionBase):
             f" {counts['verified']} verified, {counts['failed']} failed, {counts['rolled_back']} rolled back"
         )
         return result
+
+    @staticmethod
+    def _record_verifications(args, outcome, result):
+        """Each verified meter's verdict, for report.yml's monitoring file (written in check mode too: it is the
+        controller's record of what was observed, not a change to anything managed)."""
+        devices = [
+            dict(name=d.get("name"), client_id=d.get("client_id") or d.get("name"),
+                 record_dir=d.get("record_dir") or args["record_dir"])
+            for d in args["devices"] if isinstance(d, dict)
+        ]  # fmt: skip
+        try:
+            record_verifications(devices, outcome["devices"])
+        except OSError as exc:
+            result.setdefault("warnings", []).append(f"the verification results could not be recorded: {exc}")

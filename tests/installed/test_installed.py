@@ -13,10 +13,13 @@ import re
 import subprocess
 import sys
 
+import time
+
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.lifecycle.fleet import ROOT, Fleet, changed_hosts, failed_hosts, show
+from tests.integration.lifecycle.fleet import ROOT, Fleet, Subscriber, changed_hosts, failed_hosts, show
 
 pytestmark = pytest.mark.installed
 
@@ -111,7 +114,8 @@ def test_a_missing_broker_host_names_the_variable_and_the_meters(fleet):
 
 
 def test_site_and_verify_by_fqcn_from_the_installed_collection(fleet):
-    minimal_inventory(fleet, whatwatt_pki_dir=fleet.pki_dir, whatwatt_broker_host="127.0.40.250")
+    minimal_inventory(fleet, whatwatt_pki_dir=fleet.pki_dir, whatwatt_broker_host="127.0.40.250",
+                      mosquitto_monitor_read_sys=True)  # fmt: skip
     before = snapshot(COLLECTION)
 
     proc = fleet.playbook("whatwatt.secure_mqtt.site")
@@ -128,11 +132,34 @@ def test_site_and_verify_by_fqcn_from_the_installed_collection(fleet):
     assert verify.returncode == 0, show(verify)
     assert set(NAMES) <= set(verify.recap), show(verify)
 
-    report = fleet.playbook("whatwatt.secure_mqtt.report")
+    prom = os.path.join(fleet.base, "node-exporter", "whatwatt.prom")
+    report = fleet.playbook("whatwatt.secure_mqtt.report", "-e", f"whatwatt_report_prometheus_file={prom}")
     assert report.returncode == 0, show(report)
     with open(os.path.join(fleet.pki_dir, "reports", "certificates.json"), encoding="utf-8") as handle:
         rows = json.load(handle)["certificates"]
     assert {r["name"] for r in rows} >= set(NAMES)
+    # The Prometheus textfile parses, one series per certificate, and carries verify.yml's result per meter.
+    with open(prom, encoding="utf-8") as handle:
+        families = {f.name: f for f in text_string_to_metric_families(handle.read())}
+    expiry = families["whatwatt_certificate_not_after_timestamp_seconds"].samples
+    assert sorted(s.labels["name"] for s in expiry) == sorted(["ca", "broker", "whatwatt-monitor", *NAMES])
+    assert all(s.value > time.time() + 300 * 86400 for s in expiry)
+    assert families["whatwatt_crl_next_update_timestamp_seconds"].samples[0].value > time.time()
+    ok = {s.labels["client_id"]: s.value for s in families["whatwatt_meter_verification_ok"].samples}
+    assert ok == dict.fromkeys(NAMES, 1.0)
+    # Nothing changed since: the same report again changes nothing.
+    again = fleet.playbook("whatwatt.secure_mqtt.report", "-e", f"whatwatt_report_prometheus_file={prom}")
+    assert again.returncode == 0 and changed_hosts(again) == [], show(again)
+
+    # mosquitto_monitor_read_sys: the monitoring identity reads the broker's $SYS tree (for an exporter).
+    sys_reader = Subscriber(fleet, "whatwatt-monitor", topic="$SYS/broker/version").start()
+    try:
+        deadline = time.monotonic() + 20
+        while not sys_reader.topics_since(0) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert sys_reader.topics_since(0) == {"$SYS/broker/version"}
+    finally:
+        sys_reader.stop()
 
     # The PKI is where the inventory says, and nothing was written inside the installed collection.
     assert os.path.isfile(os.path.join(fleet.pki_dir, "ca.key"))
