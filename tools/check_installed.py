@@ -1,8 +1,7 @@
-#!/usr/bin/env python3
 """Check a collection installed from its tarball: the version, every plugin's and role's documentation, what the
 tarball holds, and the execution-environment metadata.
 
-    tools/check_installed.py SOURCE_ROOT COLLECTIONS_PATH
+    python tools/check_installed.py SOURCE_ROOT COLLECTIONS_PATH
 
 COLLECTIONS_PATH must be the only collections path ansible-doc sees (the caller sets ANSIBLE_COLLECTIONS_PATH).
 Exits 1 with one line per problem. Every expectation comes from the source tree, so a plugin that is missing

@@ -85,8 +85,10 @@ check_ee() {  # check_ee COLLECTIONS_PATH: what an execution environment build w
     scratch=$(mktemp -d /tmp/whatwatt-ee.XXXXXX) || return 1
     ansible-builder introspect "$inst" --write-pip "$scratch/pip.txt" --write-bindep "$scratch/bindep.txt" >/dev/null || rc=1
     # The runtime requirements, and nothing of the development environment.
-    grep -q '^cryptography' "$scratch/pip.txt" && grep -q '^paho-mqtt' "$scratch/pip.txt" && grep -q '^requests' "$scratch/pip.txt" \
-        || { echo "ansible-builder introspect did not find the runtime requirements:"; cat "$scratch/pip.txt"; rc=1; }
+    if ! { grep -q '^cryptography' "$scratch/pip.txt" && grep -q '^paho-mqtt' "$scratch/pip.txt" \
+           && grep -q '^requests' "$scratch/pip.txt"; }; then
+        echo "ansible-builder introspect did not find the runtime requirements:"; cat "$scratch/pip.txt"; rc=1
+    fi
     if grep -Eq '^(ansible-core|ansible-lint|pytest|molecule|ruff)' "$scratch/pip.txt"; then
         echo "the execution environment would install development tools:"; cat "$scratch/pip.txt"; rc=1
     fi
@@ -99,10 +101,11 @@ check_ee() {  # check_ee COLLECTIONS_PATH: what an execution environment build w
         --context "$scratch/ctx/context" >/dev/null) || rc=1
     # The generated context carries the tarball and installs it; the collection brings its own requirements.
     local ctx=$scratch/ctx/context
-    grep -q 'ansible-galaxy collection install' "$ctx/Containerfile" \
-        && grep -q 'collections/whatwatt-secure_mqtt.tar.gz' "$ctx/_build/requirements.yml" \
-        && cmp -s "$ctx/_build/collections/whatwatt-secure_mqtt.tar.gz" "$scratch/ctx/collections/whatwatt-secure_mqtt.tar.gz" \
-        || { echo "ansible-builder create: the context does not install the collection's tarball"; rc=1; }
+    if ! { grep -q 'ansible-galaxy collection install' "$ctx/Containerfile" \
+           && grep -q 'collections/whatwatt-secure_mqtt.tar.gz' "$ctx/_build/requirements.yml" \
+           && cmp -s "$ctx/_build/collections/whatwatt-secure_mqtt.tar.gz" "$scratch/ctx/collections/whatwatt-secure_mqtt.tar.gz"; }; then
+        echo "ansible-builder create: the context does not install the collection's tarball"; rc=1
+    fi
     [ $rc -eq 0 ] && echo "ansible-builder: introspect and create ok ($(wc -l < "$scratch/pip.txt") python requirements)"
     rm -rf "$scratch"
     return $rc
