@@ -19,6 +19,7 @@ def build_parser():
     fleet.add_argument("--count", type=int, default=1, help="number of devices (default 1)")
     fleet.add_argument("--first-ip", default="127.0.10.1", help="address of device 1 (loopback; default 127.0.10.1)")
     fleet.add_argument("--port", type=int, default=80, help="REST port of every device (default 80)")
+    fleet.add_argument("--id-first-ip", help="derive the device ids from these addresses instead (same ids, new IPs)")
     fleet.add_argument("--state-dir", required=True, help="directory of per-device state files")
     fleet.add_argument("--inventory", help="write an Ansible YAML inventory (group meters) to this file")
     fleet.add_argument("--pid-file", help="write the process id here")
@@ -69,6 +70,7 @@ def main(argv=None):
         inventory=args.inventory,
         options=options,
         connect_workers=args.connect_workers,
+        id_first_ip=args.id_first_ip,
     )
     if args.pid_file:
         with open(args.pid_file, "w", encoding="utf-8") as handle:

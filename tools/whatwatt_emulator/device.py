@@ -51,14 +51,14 @@ class DeviceOptions:
 class Device:
     """State and behaviour of one meter; runs on the fleet's event loop."""
 
-    def __init__(self, index, ip, port, state_dir, options, loop, executor):
+    def __init__(self, index, ip, port, state_dir, options, loop, executor, device_id=None):
         self.index = index
         self.ip = ip
         self.port = port
         self.options = options
         self.loop = loop
         self.loop_thread = None
-        self.device_id = device_id_for_ip(ip)
+        self.device_id = device_id or device_id_for_ip(ip)
         self.hostname = hostname_for_id(self.device_id)
         self.state_path = os.path.join(state_dir, f"{self.device_id}.json")
         self.license_type = options.license

@@ -10,7 +10,7 @@ import os
 import signal
 import threading
 
-from .addressing import ip_range
+from .addressing import device_id_for_ip, ip_range
 from .device import Device, DeviceOptions
 from .persist import ensure_dir, write_atomic
 
@@ -26,9 +26,12 @@ class Fleet:
     """
 
     def __init__(self, count=1, first_ip="127.0.10.1", port=80, state_dir="emulator-state", inventory=None,
-                 options=None, connect_workers=8, **option_kwargs):  # fmt: skip
+                 options=None, connect_workers=8, id_first_ip=None, **option_kwargs):  # fmt: skip
         self.count = count
         self.ips = ip_range(first_ip, count)
+        # Identities follow the addresses unless told otherwise: id_first_ip moves a fleet to new addresses
+        # while each meter keeps its id (a meter that got a new DHCP lease).
+        self.id_ips = ip_range(id_first_ip, count) if id_first_ip else self.ips
         self.port = port
         self.state_dir = os.path.abspath(str(state_dir))
         self.inventory = inventory
@@ -102,7 +105,8 @@ class Fleet:
         loop_thread = threading.get_ident()
         self.devices = []
         for index, ip in enumerate(self.ips):
-            device = Device(index, ip, self.port, self.state_dir, self.options, self.loop, self._executor)
+            device = Device(index, ip, self.port, self.state_dir, self.options, self.loop, self._executor,
+                            device_id=device_id_for_ip(self.id_ips[index]))  # fmt: skip
             device.loop_thread = loop_thread
             self.devices.append(device)
         try:
