@@ -78,6 +78,10 @@ demo-stop: ## stop what `make demo` left running
 bench: setup ## fleet benchmark (N = 10, 100, 1000) against the conventional baseline
 	./tools/bench.sh
 
+.PHONY: bench-discovery
+bench-discovery: setup ## inventory plugin: 1000 emulated meters found on a /22 (target <= 10 s)
+	.venv/bin/python tools/bench/discovery.py --count 1000
+
 .PHONY: clean
 clean: demo-stop ## remove build outputs (keeps .venv)
 	rm -rf .build/dist .build/install .build/sanity tests/output .pytest_cache .ruff_cache
