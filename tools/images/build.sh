@@ -10,7 +10,8 @@ suite=${1:?usage: build.sh bookworm|trixie|sid}
 mirror=${WHATWATT_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 # Per suite: the init (systemd as PID 1, or none: sshd is the container's main process) and the packages.
-base_pkgs=openssh-server,python3,ca-certificates,procps,iproute2
+# python3-apt: Ansible's apt module needs it in check mode (a real run installs it, a check run cannot).
+base_pkgs=openssh-server,python3,python3-apt,ca-certificates,procps,iproute2
 case $suite in
     bookworm | trixie) init=systemd; pkgs=$base_pkgs,systemd,systemd-sysv,dbus; options="" ;;
     # Unstable's systemd does not boot on this host's cgroup v1 layout; its Release file may be past

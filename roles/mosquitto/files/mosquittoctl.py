@@ -289,7 +289,12 @@ class Service:
         if pid is None:
             return False
         if self.args.mode == "systemd":
-            subprocess.run(["systemctl", "reload", self.args.unit], check=False)
+            # A failed ExecReload (seen: kill refused under the hardening's capability set) leaves the broker
+            # running on the old files: that is a failed reload, not a healthy one.
+            done = subprocess.run(["systemctl", "reload", self.args.unit], capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                log(f"systemctl reload {self.args.unit} failed: {done.stderr.strip()}")
+                return False
         else:
             os.kill(pid, signal.SIGHUP)
         time.sleep(0.5)
