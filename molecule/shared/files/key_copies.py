@@ -17,6 +17,7 @@ import sys
 
 ROOTS = ["/etc", "/var", "/usr/local", "/root", "/home", "/opt", "/srv", "/tmp", "/run"]
 MAX_SIZE = 64 * 1024  # keys are small; big files are not keys
+PEM_KEY = b"PRIVATE " + b"KEY-----"  # split, so this file is not a match of its own
 
 
 def describe(path, st):
@@ -52,7 +53,7 @@ def scan(live_key, ca_sha256):
                     found["server_key"].append(describe(path, st))
                 if digest == ca_sha256:
                     found["ca_key"].append(describe(path, st))
-                if b"PRIVATE KEY-----" in data:
+                if PEM_KEY in data:
                     found["private_keys"].append(describe(path, st))
     return found
 
