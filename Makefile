@@ -4,6 +4,9 @@ SHELL := /bin/bash
 
 PYTHON ?= python3.11
 VENV := $(CURDIR)/.venv
+# The newest stable ansible-core needs Python >= 3.12 (requirements-newest.txt).
+PYTHON_NEWEST ?= python3.13
+VENV_NEWEST := $(CURDIR)/.venv-newest
 BIN := $(VENV)/bin
 COLLECTIONS := $(CURDIR)/.build/collections
 LINK := $(COLLECTIONS)/ansible_collections/whatwatt/secure_mqtt
@@ -30,6 +33,16 @@ $(LINK):
 
 .PHONY: venv
 venv: $(VENV)/.installed $(LINK) ## Python virtual environment with the pinned dependencies
+
+$(VENV_NEWEST)/.installed: requirements-newest.txt
+	@command -v $(PYTHON_NEWEST) >/dev/null || { echo "$(PYTHON_NEWEST) not found: the newest ansible-core needs Python >= 3.12" >&2; exit 1; }
+	$(PYTHON_NEWEST) -m venv $(VENV_NEWEST)
+	$(VENV_NEWEST)/bin/pip install --quiet --upgrade pip
+	$(VENV_NEWEST)/bin/pip install --quiet -r requirements-newest.txt
+	touch $@
+
+.PHONY: venv-newest
+venv-newest: $(VENV_NEWEST)/.installed $(LINK) ## second virtual environment with the newest stable ansible-core (Python 3.13)
 
 .PHONY: system-deps
 system-deps: ## Mosquitto >= 2.0.21, its clients, openssl, curl, rsync, shellcheck (apt; bookworm-backports on Debian 12)
@@ -58,12 +71,24 @@ integration: setup ## pytest integration tests (real mosquitto, openssl, emulato
 molecule: setup ## molecule scenarios
 	./tools/checks.sh molecule
 
+.PHONY: images
+images: setup ## broker test-host images (debootstrap + podman import; cached by recipe hash)
+	./tools/checks.sh images
+
+.PHONY: newest
+newest: setup venv-newest ## unit tests, sanity and ssh-trixie on the newest stable ansible-core
+	./tools/checks.sh newest
+
+.PHONY: test-matrix
+test-matrix: setup venv-newest ## the rest of the support matrix: ssh-bookworm and ssh-sid on the newest ansible-core
+	./tools/checks.sh matrix
+
 .PHONY: build
 build: setup ## build the collection tarball, install it in a scratch path, ansible-doc every module from it
 	./tools/checks.sh build
 
 .PHONY: test
-test: setup demo-stop ## every check; fails when any fails
+test: setup venv-newest demo-stop ## every check; fails when any fails
 	./tools/checks.sh all
 
 .PHONY: demo

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the project's checks and prints which ran and how each ended.
-#   tools/checks.sh all | lint | sanity | unit | integration | molecule | build
+#   tools/checks.sh all | lint | sanity | unit | integration | molecule | build | images | newest | matrix
 # Every check runs even when an earlier one failed; the exit status is non-zero when any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
@@ -39,7 +39,7 @@ check_sanity() {
     scratch=$(mktemp -d /tmp/whatwatt-sanity.XXXXXX) || return 1
     dest=$scratch/ansible_collections/whatwatt/secure_mqtt
     mkdir -p "$dest" || return 1
-    rsync -a --exclude .git --exclude .build --exclude .venv --exclude '__pycache__' --exclude '.*_cache' \
+    rsync -a --exclude .git --exclude .build --exclude .venv --exclude .venv-newest --exclude '__pycache__' --exclude '.*_cache' \
         --exclude tests/output --exclude .demo --exclude .bench "$ROOT/" "$dest/" || return 1
     local pip_version cache
     pip_version=$(sed -n "s/^ *pip='\([0-9.]*\)',/\1/p" "$(python -c 'import ansible_test, os; print(os.path.dirname(ansible_test.__file__))')/_internal/python_requirements.py")
@@ -47,7 +47,7 @@ check_sanity() {
     cache=~/.ansible/test/cache
     mkdir -p "$cache" && cp tools/ansible-test-get-pip.py "$cache/get_pip_${pip_version//./_}.py" || return 1
     local rc=0
-    (cd "$dest" && ansible-test sanity --python 3.11 --venv --color no) || rc=1
+    (cd "$dest" && ansible-test sanity --python "${1:-3.11}" --venv --color no) || rc=1
     rm -rf "$scratch"
     return $rc
 }
@@ -55,11 +55,34 @@ check_sanity() {
 check_unit() { pytest -q -p no:cacheprovider tests/unit; }
 check_integration() { pytest -q -p no:cacheprovider -m integration tests/integration; }
 check_molecule() {
-    local scenario rc=0
+    local scenario rc=0 start
     for scenario in molecule/*/molecule.yml; do
         [ -e "$scenario" ] || continue
         scenario=$(basename "$(dirname "$scenario")")
+        start=$SECONDS
         molecule test -s "$scenario" || rc=1
+        echo "molecule $scenario: $((SECONDS - start)) s"
+    done
+    return $rc
+}
+
+check_images() {  # the broker test-host images the ssh-* scenarios use (cached: rebuilt only when the recipe changes)
+    local suite
+    for suite in bookworm trixie sid; do
+        tools/images/build.sh "$suite" || return 1
+    done
+}
+
+# The newest stable ansible-core (.venv-newest, requirements-newest.txt, Python 3.13). The floor is .venv's pin.
+NEWEST=$ROOT/.venv-newest/bin
+check_newest_unit() { "$NEWEST/pytest" -q -p no:cacheprovider tests/unit; }
+check_newest_sanity() { PATH="$NEWEST:$PATH" check_sanity 3.13; }
+check_newest_molecule() {  # check_newest_molecule SCENARIO...
+    local scenario rc=0 start
+    for scenario in "$@"; do
+        start=$SECONDS
+        PATH="$NEWEST:$PATH" "$NEWEST/molecule" test -s "$scenario" || rc=1
+        echo "molecule $scenario on $("$NEWEST/ansible" --version | head -n1): $((SECONDS - start)) s"
     done
     return $rc
 }
@@ -121,6 +144,10 @@ case $what in
     unit) run pytest-unit check_unit ;;
     integration) run pytest-integration check_integration ;;
     molecule) run molecule check_molecule ;;
+    images) run images check_images ;;
+    newest) run newest-pytest-unit check_newest_unit; run newest-ansible-test-sanity check_newest_sanity
+            run newest-molecule-ssh-trixie check_newest_molecule ssh-trixie ;;
+    matrix) run newest-molecule-rest check_newest_molecule ssh-bookworm ssh-sid ;;
     build) run build-install-run check_build ;;
     all)
         run ruff check_ruff
@@ -132,7 +159,11 @@ case $what in
         run pytest-unit check_unit
         run ansible-test-sanity check_sanity
         run pytest-integration check_integration
+        run images check_images
         run molecule check_molecule
+        run newest-pytest-unit check_newest_unit
+        run newest-ansible-test-sanity check_newest_sanity
+        run newest-molecule-ssh-trixie check_newest_molecule ssh-trixie
         ;;
     *) echo "unknown check set: $what" >&2; exit 2 ;;
 esac

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages the demo and the tests need: Mosquitto >= 2.0.21 with its clients,
-# openssl, curl, rsync and shellcheck (for ansible-test sanity). On Debian 12 Mosquitto comes from bookworm-backports (main has 2.0.11).
+# openssl, curl, rsync and shellcheck (for ansible-test sanity), and what the broker test-host images need
+# (podman with runc, debootstrap). On Debian 12 Mosquitto comes from bookworm-backports (main has 2.0.11).
 set -euo pipefail
 
 need_version=2.0.21
@@ -10,7 +11,13 @@ have_mosquitto() {
     v=$(mosquitto -h 2>/dev/null | sed -n 's/^mosquitto version \([0-9.]*\).*/\1/p' | head -n1)
     [ -n "$v" ] && [ "$(printf '%s\n%s\n' "$need_version" "$v" | sort -V | head -n1)" = "$need_version" ]
 }
-if have_mosquitto && command -v openssl >/dev/null && command -v curl >/dev/null && command -v rsync >/dev/null && command -v shellcheck >/dev/null; then
+have_all() {
+    local tool
+    for tool in openssl curl rsync shellcheck podman runc debootstrap ssh ssh-keygen; do
+        command -v "$tool" >/dev/null || return 1
+    done
+}
+if have_mosquitto && have_all; then
     exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
@@ -25,7 +32,8 @@ if [ "${ID:-}" = debian ] && [ "${VERSION_CODENAME:-}" = bookworm ]; then
     release=(-t bookworm-backports)
 fi
 apt-get update -q
-apt-get install -y -q --no-install-recommends openssl curl rsync ca-certificates shellcheck
+apt-get install -y -q --no-install-recommends openssl curl rsync ca-certificates shellcheck \
+    podman runc debootstrap uidmap openssh-client
 apt-get install -y -q --no-install-recommends "${release[@]}" mosquitto mosquitto-clients
 # The package may start a broker on 1883 where an init system exists; this project runs its own.
 if ! have_mosquitto; then

@@ -170,8 +170,8 @@ def validate(args):
             )
             if proc.returncode != 0:
                 raise CtlError(f"mosquitto {version} --test-config rejected the candidate:\n{proc.stdout}{proc.stderr}")
-            log(f"valid: mosquitto {version} --test-config")
-            return
+            # --test-config parses but loads no plugin: a wrong global_plugin path passes it. The scratch
+            # broker below loads them, as the live one will.
         errlog = os.path.join(workdir, "broker.log")
         with open(errlog, "w") as err:
             proc = subprocess.Popen(  # noqa: S603 - fixed argv
@@ -195,7 +195,9 @@ def validate(args):
             with open(errlog) as handle:
                 output = handle.read()
             raise CtlError(f"mosquitto {version}: a scratch broker on the candidate config did not come up:\n{output}")
-        log("valid: mosquitto {} scratch broker answered on {}".format(version, ", ".join(str(p[0]) for p in probes)))
+        checked = "--test-config and a " if version_tuple(version) >= (2, 1, 0) else "a "
+        ports = ", ".join(str(p[0]) for p in probes)
+        log(f"valid: mosquitto {version}: {checked}scratch broker answered on {ports}")
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -287,7 +289,12 @@ class Service:
         if pid is None:
             return False
         if self.args.mode == "systemd":
-            subprocess.run(["systemctl", "reload", self.args.unit], check=False)
+            # A failed ExecReload (seen: kill refused under the hardening's capability set) leaves the broker
+            # running on the old files: that is a failed reload, not a healthy one.
+            done = subprocess.run(["systemctl", "reload", self.args.unit], capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                log(f"systemctl reload {self.args.unit} failed: {done.stderr.strip()}")
+                return False
         else:
             os.kill(pid, signal.SIGHUP)
         time.sleep(0.5)
