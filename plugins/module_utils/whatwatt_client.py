@@ -445,9 +445,19 @@ def device_facts(system, settings=None, mqtt=None):
             client_id=mqtt.get("client_id", ""),
             topic=_dig(mqtt, "publish", "topic") or "",
             skip_cn_check=bool(mqtt.get("skip_cn_check")),
-            key_len=int(mqtt.get("key_len") or 0),
+            # None: the meter does not report key_len (many firmware versions), not "no key".
+            key_len=_reported_len(mqtt.get("key_len")),
         )
     return facts
+
+
+def _reported_len(value):
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def check_device(facts, label, min_firmware=MIN_FIRMWARE, expect_model=None, require_license=None):

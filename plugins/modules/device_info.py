@@ -124,7 +124,8 @@ whatwatt:
     mqtt:
       description:
         - C(enabled) and C(connected) of the local MQTT client (C(clouds.mqtc)); with
-          O(gather=[mqtt]) also C(url), C(client_id), C(topic), C(skip_cn_check) and C(key_len).
+          O(gather=[mqtt]) also C(url), C(client_id), C(topic), C(skip_cn_check) and C(key_len)
+          (null when the meter does not report it, which is not the same as no key).
       type: dict
       sample: {enabled: true, connected: true}
     meter:

@@ -232,7 +232,7 @@ def test_run_info_facts(dev):
     assert facts["model"] == "WW_Go_1.2" and facts["firmware"] == "1.10.3" and facts["license"] == "PLUS"
     assert facts["mqtt"]["enabled"] is False and facts["mqtt"]["connected"] is False
     assert facts["report_interval"] == 30 and facts["protection"] is False and facts["auth"] == "none"
-    assert facts["meter"]["report_interval"] == 5 and facts["mqtt"]["key_len"] == 0
+    assert facts["meter"]["report_interval"] == 5 and facts["mqtt"]["key_len"] is None  # not reported
     assert len(dev.log) == 3
 
 
