@@ -25,6 +25,7 @@ import time
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_mqtt import run_mqtt
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_preflight import preflight
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_settings import run_settings
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_verify import (
     FleetVerifier,
@@ -236,11 +237,20 @@ def _client(name, options, client_factory):
 _OUTCOME_KEYS = ("changed", "settings", "pushed_certificates", "reasons", "changed_fields", "diff", "warnings")
 
 
-def push_one(name, options, check_mode, client_factory=WhatWattClient):
-    """Push one meter (``run_mqtt`` apply, then the report interval). Returns its outcome."""
+def push_one(name, options, check_mode, client_factory=WhatWattClient, check_first=False):
+    """Push one meter (``run_mqtt`` apply, then the report interval). Returns its outcome.
+
+    ``check_first``: the pre-flight (firmware, licence, clock; one ``GET /api/v1/system``) before anything else.
+    """
     try:
         with _client(name, options, client_factory) as client:
-            result = run_mqtt(client, options, check_mode=check_mode, default_client_id=name)
+            result = run_mqtt(
+                client,
+                options,
+                check_mode=check_mode,
+                default_client_id=name,
+                preflight=preflight if check_first else None,
+            )
             # Only what a meter's outcome needs: the whole batch's result is kept in memory by Ansible, and on
             # 1000 meters every kilobyte per meter is a megabyte the controller carries.
             outcome = {key: result[key] for key in _OUTCOME_KEYS if key in result}
@@ -300,7 +310,8 @@ def _pool_map(function, items, workers):
 def run_fleet(fleet, check_mode=False, client_factory=WhatWattClient, verifier_factory=FleetVerifier):
     """Work on every meter of ``fleet['devices']``; returns the action's result.
 
-    1. plan: every valid meter in check mode (one GET; two with a report interval), in threads;
+    1. plan: every valid meter's pre-flight (``GET /api/v1/system``: firmware, licence, clock) and check mode
+       (one GET; two with a report interval), in threads; a refused meter is failed and never touched;
     2. when meters will change and verification is on: the monitor subscribes to their topics **before**
        anything is pushed (a first message missed would cost a whole report interval); a monitor that cannot
        connect stops the run here, with no meter changed;
@@ -319,7 +330,10 @@ def run_fleet(fleet, check_mode=False, client_factory=WhatWattClient, verifier_f
     workers = max(1, int(fleet.get("workers") or 16))
     mode = fleet.get("verify") or "changed"
     outcomes = {name: dict(changed=False, failed=True, msg="; ".join(errors)) for name, errors in problems.items()}
-    outcomes.update(_pool_map(lambda name: push_one(name, inputs[name], True, client_factory), _args(inputs), workers))
+    # The plan: every meter's pre-flight and one GET, in check mode, so nothing is sent to a refused meter.
+    outcomes.update(
+        _pool_map(lambda name: push_one(name, inputs[name], True, client_factory, True), _args(inputs), workers)
+    )
     timings = dict(plan=_since(start))
     to_push = [name for name in order if name in inputs and _ok(outcomes[name]) and outcomes[name]["changed"]]
     watched = to_push if not check_mode else []

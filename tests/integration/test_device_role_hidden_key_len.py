@@ -91,3 +91,37 @@ def test_meter_that_does_not_come_up_is_rolled_back(env):
     proc = env.playbook("device_role.yml")
     assert proc.returncode == 0, show(proc)
     assert changed_hosts(proc) == [] and failed_hosts(proc) == []
+
+
+def test_old_firmware_free_licence_and_wrong_clock_are_refused_before_anything_is_sent(env):
+    refused = {
+        "whatwatt-01": ("/_emulator/firmware", {"version": "1.7.5"}, "firmware 1.7.5 is below 1.7.6"),
+        "whatwatt-02": ("/_emulator/license", {"type": "FREE"}, "licence FREE has no MQTT client"),
+        "whatwatt-06": (
+            "/_emulator/clock",
+            {"offset": -86400 * 365 * 56},
+            "is outside the validity of the certificates",
+        ),
+    }
+    requests_before = {}
+    for name, (path, body, _text) in refused.items():
+        env.control(name, "/_emulator/factory_reset")  # they would all need a push ...
+        env.control(name, path, body)
+        requests_before[name] = env.state(name)["requests"]
+    proc = env.playbook("device_role.yml")
+    assert proc.returncode != 0
+    assert failed_hosts(proc) == sorted(refused), show(proc)
+    assert changed_hosts(proc) == []  # ... and the others were up to date
+    for name, (_path, _body, text) in refused.items():
+        fatal = re.search(rf"fatal: \[{name}\].*", proc.stdout).group(0)
+        assert f"{name} ({env.ip(name)}): refused before anything was sent: " in fatal and text in fatal, fatal
+        state = env.state(name)
+        assert state["requests"] - requests_before[name] == 1  # the one GET /api/v1/system
+        assert state["settings"]["enable"] is False and state["settings"]["client_key_sha256"] is None
+    # Fixed on the meters: the next run provisions exactly those three.
+    env.control("whatwatt-01", "/_emulator/firmware", {"version": "1.10.2"})
+    env.control("whatwatt-02", "/_emulator/license", {"type": "PLUS"})
+    env.control("whatwatt-06", "/_emulator/clock", {"offset": 0})
+    proc = env.playbook("device_role.yml")
+    assert proc.returncode == 0, show(proc)
+    assert changed_hosts(proc) == sorted(refused) and failed_hosts(proc) == []

@@ -93,7 +93,8 @@ def test_the_first_message_after_a_push_is_not_missed(tmp_path, mtls_broker, emu
     broker = mtls_broker(pki, host=BROKER_IP, acl=ACL)
     fleet = emulator_fleet(count=len(names), first_ip=FIRST_IP, report_interval=30)
     with WhatWattClient(fleet.ips[2], fleet.port, name=names[2]) as client:
-        client.request("POST", "/_emulator/fault", {"delay": 4, "count": 3})  # plan GET, push GET, PUT
+        # pre-flight GET /api/v1/system, plan GET, push GET, PUT
+        client.request("POST", "/_emulator/fault", {"delay": 4, "count": 4})
     options = fleet_options(tmp_path, broker.port, fleet, names, verify_timeout=20)
     options["timeout"] = 10
     outcome = df.run_fleet(options)

@@ -228,12 +228,13 @@ def mqtt_inspection(settings):
 
 # --- /api/v1/settings --------------------------------------------------------------------------
 
-HOSTNAME_RE = re.compile(r"^[A-Za-z0-9-]{1,63}$")
+# The vendor's own default, whatwatt_XXXXXX, holds an underscore: the check accepts it.
+HOSTNAME_RE = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_-]{0,30})$")
 
 
 def system_defaults(hostname, report_interval=30):
     return {
-        "system": {"name": hostname, "host_name": hostname, "protection": False, "password": ""},
+        "system": {"name": "", "host_name": hostname, "protection": False, "password": ""},
         "services": {"report_interval": report_interval, "cloud": {"enable": False}, "local": {"enable": True}},
     }
 
