@@ -24,8 +24,9 @@ import time
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_mqtt import run_mqtt
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_mqtt import run_mqtt, template_text
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_preflight import preflight
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_template import PRESETS
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_settings import run_settings
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_verify import (
     FleetVerifier,
@@ -46,6 +47,7 @@ DEVICE_SPEC = dict(
     client_id=dict(type="str"),
     topic=dict(type="str"),
     template=dict(type="raw"),
+    template_preset=dict(type="str", choices=sorted(PRESETS)),
     skip_cn_check=dict(type="bool"),
     force_certificates=dict(type="bool"),
     report_interval=dict(type="int"),
@@ -65,6 +67,7 @@ FLEET_ARGUMENT_SPEC = dict(
     broker_port=dict(type="int", default=8883),
     scheme=dict(type="str", default="mqtts", choices=["mqtt", "mqtts"]),
     template=dict(type="raw"),
+    template_preset=dict(type="str", choices=sorted(PRESETS)),
     skip_cn_check=dict(type="bool", default=False),
     force_certificates=dict(type="bool", default=False),
     report_interval=dict(type="int"),
@@ -92,6 +95,7 @@ FLEET_REQUIRED_IF = [
 _SHARED = (
     "password",
     "template",
+    "template_preset",
     "skip_cn_check",
     "force_certificates",
     "report_interval",
@@ -142,7 +146,8 @@ def device_inputs(entry, fleet):
         scheme=device["scheme"],
         client_id=client_id,
         topic=device.get("topic"),
-        template=device.get("template"),
+        # A preset replaces the template text (the role passes both: its default template and the preset).
+        template=PRESETS[device["template_preset"]] if device.get("template_preset") else device.get("template"),
         skip_cn_check=bool(device.get("skip_cn_check")),
         ca_path=device["ca_path"],
         client_cert_path=cert_path,
@@ -417,6 +422,7 @@ def _start_verifier(fleet, names, inputs, verifier_factory):
             client_id=inputs[name]["client_id"],
             topic=inputs[name]["topic"],
             password=inputs[name]["password"],
+            template=template_text(inputs[name].get("template")),
         )
         for name in names
     ]

@@ -40,6 +40,7 @@ except ImportError as exc:  # pragma: no cover
     CRYPTOGRAPHY_IMPORT_ERROR = exc
 
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.atomic import ensure_dir, read_bytes, write_atomic
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_template import template_problems
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_client import (
     MAX_BODY_BYTES,
     WhatWattError,
@@ -159,6 +160,7 @@ def validate_readable(flat, label):
     template = flat.get("template")
     if template is not None and _utf8_len(template) > LIMIT_TEMPLATE:
         problems.append(f"template must be at most {LIMIT_TEMPLATE} bytes, got {_utf8_len(template)}")
+    problems.extend(template_problems(template))
     url = flat.get("url")
     if url is not None:
         problems.extend(_url_problems(url))
