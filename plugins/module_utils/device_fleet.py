@@ -26,7 +26,7 @@ from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_mqtt import run_mqtt, template_text
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_preflight import preflight
-from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_template import PRESETS
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_template import preset_template
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_settings import run_settings
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_verify import (
     FleetVerifier,
@@ -47,7 +47,7 @@ DEVICE_SPEC = dict(
     client_id=dict(type="str"),
     topic=dict(type="str"),
     template=dict(type="raw"),
-    template_preset=dict(type="str", choices=sorted(PRESETS)),
+    template_preset=dict(type="str"),  # checked by device_inputs: null is allowed, so no choices
     skip_cn_check=dict(type="bool"),
     force_certificates=dict(type="bool"),
     report_interval=dict(type="int"),
@@ -59,6 +59,8 @@ DEVICE_SPEC = dict(
     broker_host=dict(type="str"),
     broker_port=dict(type="int"),
     scheme=dict(type="str", choices=["mqtt", "mqtts"]),
+    name_check_ignores_ip_sans=dict(type="bool"),
+    single_broker_certificate=dict(type="bool"),
 )
 
 FLEET_ARGUMENT_SPEC = dict(
@@ -67,7 +69,7 @@ FLEET_ARGUMENT_SPEC = dict(
     broker_port=dict(type="int", default=8883),
     scheme=dict(type="str", default="mqtts", choices=["mqtt", "mqtts"]),
     template=dict(type="raw"),
-    template_preset=dict(type="str", choices=sorted(PRESETS)),
+    template_preset=dict(type="str"),  # checked by device_inputs: null is allowed, so no choices
     skip_cn_check=dict(type="bool", default=False),
     force_certificates=dict(type="bool", default=False),
     report_interval=dict(type="int"),
@@ -85,6 +87,8 @@ FLEET_ARGUMENT_SPEC = dict(
     rollback=dict(type="bool", default=True),
     drift=dict(type="str", default="change", choices=["change", "fail"]),
     workers=dict(type="int", default=16),
+    name_check_ignores_ip_sans=dict(type="bool", default=False),
+    single_broker_certificate=dict(type="bool", default=False),
 )
 FLEET_REQUIRED_IF = [
     ("verify", "changed", ("monitor_cert_path", "monitor_key_path")),
@@ -105,6 +109,8 @@ _SHARED = (
     "broker_host",
     "broker_port",
     "scheme",
+    "name_check_ignores_ip_sans",
+    "single_broker_certificate",
 )
 _DEVICE_VALIDATOR = ArgumentSpecValidator(DEVICE_SPEC)
 
@@ -146,8 +152,7 @@ def device_inputs(entry, fleet):
         scheme=device["scheme"],
         client_id=client_id,
         topic=device.get("topic"),
-        # A preset replaces the template text (the role passes both: its default template and the preset).
-        template=PRESETS[device["template_preset"]] if device.get("template_preset") else device.get("template"),
+        template=device.get("template"),
         skip_cn_check=bool(device.get("skip_cn_check")),
         ca_path=device["ca_path"],
         client_cert_path=cert_path,
@@ -160,8 +165,16 @@ def device_inputs(entry, fleet):
         timeout=fleet.get("timeout", 10),
         retries=fleet.get("retries", 3),
         report_interval=device.get("report_interval"),
+        name_check_ignores_ip_sans=bool(device.get("name_check_ignores_ip_sans")),
+        single_broker_certificate=bool(device.get("single_broker_certificate")),
     )
     problems = []
+    if device.get("template_preset"):
+        # A preset replaces the template text (the role passes both: its default template and the preset).
+        try:
+            options["template"] = preset_template(device["template_preset"])
+        except ValueError as exc:
+            problems.append(f"{name}: {exc}")
     if options["topic"] is None:
         problems.append(f"{name}: topic is required")
     broker = (options["broker_host"], options["broker_port"])

@@ -19,6 +19,7 @@ from __future__ import absolute_import, division, print_function
 import datetime
 import hashlib
 import hmac
+import ipaddress
 import json
 import os
 import re
@@ -745,7 +746,48 @@ def _apply_inputs(options, label, default_client_id):
             problems.append(f"{label}: record_dir is required when certificates are managed")
     elif options.get("client_key_password") is not None:
         problems.append(f"{label}: client_key_password needs a client key")
+    problems.extend(meter_behaviour_problems(desired, certs, options, label))
     return desired, certs, problems
+
+
+def meter_behaviour_problems(desired, certs, options, label):
+    """What cannot work on a meter that behaves as the options say (behaviour the vendor leaves open).
+
+    ``name_check_ignores_ip_sans``: the meter's server-name check knows DNS names only, so ``skip_cn_check: false``
+    with an IP in the URL can never connect. ``single_broker_certificate``: the meter keeps only the first
+    certificate of ``broker.certificate``, so a CA bundle of several (a CA rollover) would cut it off.
+    """
+    problems = []
+    url = desired.get("url") or ""
+    if options.get("name_check_ignores_ip_sans") and not desired.get("skip_cn_check") and _is_ip(_url_host(url)):
+        problems.append(
+            f"{label}: the meter's server-name check ignores IP SANs (whatwatt_name_check_ignores_ip_sans), so {url}"
+            " with skip_cn_check false could never connect: set whatwatt_broker_host to a DNS name that is in the"
+            " broker certificate's SANs and that the meter resolves"
+        )
+    if options.get("single_broker_certificate") and certs is not None and len(certs.ca_certs) > 1:
+        problems.append(
+            f"{label}: the meter keeps only one broker.certificate (whatwatt_single_broker_certificate) and the CA"
+            f" bundle holds {len(certs.ca_certs)} (a CA rollover in progress): finish the rollover (retire) before"
+            " provisioning this meter, or provision it from a PKI directory whose ca-bundle.crt holds the one CA"
+            " that signed the broker's certificate"
+        )
+    return problems
+
+
+def _url_host(url):
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:
+        return ""
+
+
+def _is_ip(host):
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _rollback_inputs(options, label, client_id, record):

@@ -193,7 +193,7 @@ settings:
   sample: {enable: true, url: "mqtts://192.0.2.10:8883", client_id: whatwatt-001, skip_cn_check: false,
            topic: meters/whatwatt-001, template: "{}"}
 body_bytes:
-  description: Size of the PUT body (limit 8192); 0 when nothing is sent.
+  description: Size of the PUT body (limit 8000); 0 when nothing is sent.
   returned: always
   type: int
 record:

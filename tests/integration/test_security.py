@@ -437,7 +437,7 @@ BAD_INPUT = {
     "key_does_not_match_certificate": (tamper_key_mismatch, ["key"]),
     "ca_did_not_sign_certificate": (tamper_ca_not_the_signer, ["CA"]),
     "expired_ca": (tamper_expired_ca, ["expired"]),
-    "body_over_8k": (tamper_body_over_8k, ["8192"]),
+    "body_over_8k": (tamper_body_over_8k, ["8000"]),
 }
 
 

@@ -407,7 +407,7 @@ def test_body_over_8k_fails_before_sending(dev, material, tmp_path):
     with pytest.raises(WhatWattError) as err:
         run(dev, options(tmp_path, dict(material, ca=bundle)))
     assert str(err.value).startswith(LABEL + ": the MQTT settings body would be ")
-    assert "over the device's 8192-byte limit" in str(err.value)
+    assert "over the device's 8000-byte limit" in str(err.value)
     assert [m for m, _p, _s in dev.calls()] == ["GET"]
     assert not (tmp_path / "whatwatt-001.json").exists()
 
@@ -415,7 +415,7 @@ def test_body_over_8k_fails_before_sending(dev, material, tmp_path):
 def test_body_just_under_8k_is_sent(dev, material, tmp_path):
     template = "x" * 1023
     result = run(dev, options(tmp_path, material, template=template))
-    assert result["body_bytes"] <= 8192 and dev.mqtt["publish"]["template"] == template
+    assert result["body_bytes"] <= 8000 and dev.mqtt["publish"]["template"] == template
 
 
 def test_device_error_leaves_record_untouched(dev, material, tmp_path):

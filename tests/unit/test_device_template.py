@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import device_fleet as df
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import device_template as dt
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import device_verify as dv
 from tests.unit.test_device_fake import FakeDevice
@@ -109,3 +110,11 @@ def test_a_template_typo_fails_that_meter_before_anything_is_sent(pki_dir, tmp_p
     finally:
         for dev in devs:
             dev.__exit__(None, None, None)
+
+
+def test_an_unknown_preset_fails_that_meter(pki_dir, tmp_path):  # noqa: F811
+    fleet = fleet_options(pki_dir, tmp_path, [])
+    _name, _options, problems = df.device_inputs(dict(name="m1", topic="t/m1", template_preset="hass"), fleet)
+    assert problems == ["m1: unknown template preset 'hass': one of compact, home_assistant"]
+    _name, options, problems = df.device_inputs(dict(name="m1", topic="t/m1", template_preset=None), fleet)
+    assert problems == [] and options["template"] == fleet["template"]

@@ -211,7 +211,7 @@ def test_body_over_8k_is_never_sent(dev):
     with client_for(dev) as client, pytest.raises(WhatWattError) as err:
         client.put_mqtt({"publish": {"template": "x" * 9000}})
     assert "PUT /api/v1/mqtt/settings not sent: the body is" in str(err.value)
-    assert "8192-byte limit" in str(err.value)
+    assert "8000-byte limit" in str(err.value)
     assert dev.log == []
 
 

@@ -203,7 +203,7 @@ class Device:
     async def _serve(self, reader, writer):
         self._conns.add(writer)
         try:
-            await http.serve_connection(self.handle, reader, writer)
+            await http.serve_connection(self.handle, reader, writer, self.options.max_body)
         finally:
             self._conns.discard(writer)
 

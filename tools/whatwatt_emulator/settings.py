@@ -174,7 +174,16 @@ def apply_mqtt(current, body, replace, options):
     base = mqtt_defaults() if replace else current
     new = _merge(base, body)
     _check_pems(new)
+    if options.single_broker_certificate and new["broker"]["certificate"]:
+        new["broker"]["certificate"] = first_pem_block(new["broker"]["certificate"])
     return new
+
+
+def first_pem_block(pem):
+    """The first ``-----BEGIN ...-----`` block of ``pem`` (switch: the device keeps one broker certificate)."""
+    end = "-----END CERTIFICATE-----"
+    cut = pem.find(end)
+    return pem if cut < 0 else pem[: cut + len(end)] + "\n"
 
 
 def mqtt_view(settings, options):
