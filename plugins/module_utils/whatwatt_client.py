@@ -418,7 +418,8 @@ def device_facts(system, settings=None, mqtt=None):
     facts = dict(
         id=device_id,
         name=_dig(system, "device", "name"),
-        hostname=f"whatwatt-{str(device_id)[-6:].upper()}" if device_id else None,
+        # The vendor's default system.host_name; the meter's own value replaces it when settings are read.
+        hostname=f"whatwatt_{str(device_id)[-6:].upper()}" if device_id else None,
         model=_dig(system, "device", "model"),
         firmware=_dig(system, "device", "firmware"),
         build=_dig(system, "device", "build"),
@@ -438,6 +439,7 @@ def device_facts(system, settings=None, mqtt=None):
         ip=_dig(system, "wifi", "ip") or _dig(system, "ethernet", "ip"),
     )
     if settings is not None:
+        facts["hostname"] = _dig(settings, "system", "host_name") or facts["hostname"]
         facts["report_interval"] = _dig(settings, "services", "report_interval")
         facts["protection"] = bool(_dig(settings, "system", "protection"))
     if mqtt is not None:

@@ -100,9 +100,11 @@ whatwatt:
       description: Device name.
       type: str
     hostname:
-      description: The mDNS host name derived from the id.
+      description:
+        - The meter's C(system.host_name) when O(gather) includes C(settings), else the vendor's default
+          derived from the id (C(whatwatt_) and its last 6 hex digits).
       type: str
-      sample: whatwatt-D3E4F5
+      sample: whatwatt_D3E4F5
     model:
       description: Model string.
       type: str

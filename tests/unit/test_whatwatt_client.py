@@ -228,7 +228,7 @@ def test_run_info_facts(dev):
         result = wc.run_info(client, {"gather": ["settings", "mqtt"], "min_firmware": "1.7.6"})
     facts = result["whatwatt"]
     assert not result.get("failed")
-    assert facts["id"] == dev.device_id and facts["hostname"] == "whatwatt-D3E4F5"
+    assert facts["id"] == dev.device_id and facts["hostname"] == "whatwatt-D3E4F5"  # the meter's own system.host_name
     assert facts["model"] == "WW_Go_1.2" and facts["firmware"] == "1.10.3" and facts["license"] == "PLUS"
     assert facts["mqtt"]["enabled"] is False and facts["mqtt"]["connected"] is False
     assert facts["report_interval"] == 30 and facts["protection"] is False and facts["auth"] == "none"
@@ -238,8 +238,10 @@ def test_run_info_facts(dev):
 
 def test_run_info_costs_one_call_by_default(dev):
     with client_for(dev) as client:
-        wc.run_info(client, {"gather": [], "min_firmware": "1.7.6"})
+        result = wc.run_info(client, {"gather": [], "min_firmware": "1.7.6"})
     assert dev.calls() == [("GET", "/api/v1/system", 200)]
+    # without the settings: the vendor's default host name, with an underscore
+    assert result["whatwatt"]["hostname"] == "whatwatt_" + dev.device_id[-6:]
 
 
 @pytest.mark.parametrize(
