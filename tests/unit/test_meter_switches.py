@@ -8,10 +8,15 @@ import hashlib
 import time
 
 import requests
+from requests.auth import HTTPDigestAuth
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_client import MAX_BODY_BYTES
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_client import (
+    MAX_BODY_BYTES,
+    WhatWattClient,
+    run_info,
+)
 from tests.support.certs import make_ca
 from tests.support.fixtures import emulator_fleet, mtls_broker, pki  # noqa: F401  # pylint: disable=unused-import
 from tests.unit.test_device_fake import FakeDevice, Pki
@@ -113,3 +118,18 @@ def test_a_body_limit_of_8000_bytes_and_the_collection_stays_under_it(emulator_f
     r = requests.put(api, json=over, timeout=5)
     assert r.status_code == 400 and r.json()["error"] == "body_too_large" and "8000" in r.json()["message"]
     assert MAX_BODY_BYTES == 8000  # the collection never sends what such a meter refuses
+
+
+def test_the_collection_works_with_the_vendors_host_name_realm_and_protection(emulator_fleet):  # noqa: F811
+    protected, unprotected = emulator_fleet(count=2, first_ip="127.0.20.76", password="pw").devices
+    # realm whatwatt_XXXXXX.local, qop auth,auth-int: the client answers the device's own challenge
+    with WhatWattClient(protected.ip, protected.port, password="pw", name="m1") as client:
+        facts = run_info(client, {"gather": ["settings"], "min_firmware": "1.7.6"})["whatwatt"]
+    assert facts["hostname"] == "whatwatt_" + protected.device_id[-6:] and facts["auth"] == "digest"
+    # protection on but no password: the device enforces nothing, and the client sends nothing it does not need
+    fleet_call = requests.put(url(unprotected, "/api/v1/settings"), auth=HTTPDigestAuth("", "pw"), timeout=5,
+                              json={"system": {"password": ""}})  # fmt: skip
+    assert fleet_call.ok and unprotected.snapshot()["auth"] == "none"
+    with WhatWattClient(unprotected.ip, unprotected.port, password="pw", name="m2") as client:
+        assert run_info(client, {"gather": ["settings"]})["whatwatt"]["protection"] is True
+        assert client.auth_scheme is None  # no challenge came
