@@ -33,6 +33,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without paho-mqt
     HAS_PAHO = False
     PAHO_IMPORT_ERROR = exc
 
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_mqtt import template_text
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_template import (
     payload_problem,
     template_is_json,
@@ -54,6 +55,7 @@ VERIFY_ARGUMENT_SPEC = dict(
             client_id=dict(type="str", required=True),
             topic=dict(type="str", required=True),
             password=dict(type="str", no_log=True),
+            template=dict(type="raw"),
         ),
     ),
     broker_host=dict(type="str", required=True),
@@ -276,7 +278,7 @@ def build_states(devices, default_password=""):
                 host=entry.get("host") or name,
                 port=int(entry.get("port") or 80),
                 password=default_password if password is None else password,
-                template=entry.get("template"),
+                template=template_text(entry.get("template")),
             )
         )
     if problems:

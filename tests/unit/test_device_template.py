@@ -118,3 +118,10 @@ def test_an_unknown_preset_fails_that_meter(pki_dir, tmp_path):  # noqa: F811
     assert problems == ["m1: unknown template preset 'hass': one of compact, home_assistant"]
     _name, options, problems = df.device_inputs(dict(name="m1", topic="t/m1", template_preset=None), fleet)
     assert problems == [] and options["template"] == fleet["template"]
+
+
+def test_the_standalone_verifier_takes_the_template_too():
+    states = dv.build_states([dict(name="m1", client_id="m1", topic="t/m1", template={"id": "${sys.id}"}),
+                              dict(name="m2", client_id="m2", topic="t/m2")])  # fmt: skip
+    assert states[0].expect_json and not states[1].expect_json
+    assert "template" in dv.VERIFY_ARGUMENT_SPEC["devices"]["options"]
