@@ -184,3 +184,19 @@ def test_control_sets_firmware_and_clock(emulator_fleet):  # noqa: F811
     system = requests.get(url(dev, "/api/v1/system"), timeout=5).json()
     assert system["device"]["firmware"] == "1.7.5" and system["device"]["date"] < "1980"
     assert dev.snapshot()["firmware"] == "1.7.5"
+
+
+def test_control_factory_reset_reboots_only_when_asked(emulator_fleet):  # noqa: F811
+    dev = emulator_fleet(first_ip="127.0.20.68", reboot_seconds=0.3).devices[0]
+    assert requests.post(url(dev, "/_emulator/factory_reset"), timeout=5).ok
+    assert requests.get(url(dev, "/api/v1/system"), timeout=5).ok  # no reboot
+    assert requests.post(url(dev, "/_emulator/factory_reset"), json={"reboot": True}, timeout=5).ok
+    time.sleep(0.15)
+    try:
+        requests.get(url(dev, "/api/v1/system"), timeout=2)
+        offline = False
+    except requests.ConnectionError:
+        offline = True
+    assert offline
+    time.sleep(0.5)
+    assert requests.get(url(dev, "/api/v1/system"), timeout=5).json()["device"]["time_since_boot"] <= 1

@@ -442,7 +442,10 @@ class Device:
                 return self._add_fault(body)
         if path == "/_emulator/factory_reset" and method == "POST":
             self.factory_reset()
-            return http.Response(200, self.snapshot())
+            snapshot = self.snapshot()
+            if body.get("reboot"):
+                asyncio.ensure_future(self._reboot())  # as /api/v1/restore does
+            return http.Response(200, snapshot)
         if path == "/_emulator/license" and method == "POST":
             kind = str(body.get("type", "")).upper()
             if kind not in LICENSES:
