@@ -24,7 +24,9 @@ import time
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_mqtt import run_mqtt
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_mqtt import run_mqtt, template_text
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_preflight import preflight
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_template import preset_template
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_settings import run_settings
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_verify import (
     FleetVerifier,
@@ -45,6 +47,7 @@ DEVICE_SPEC = dict(
     client_id=dict(type="str"),
     topic=dict(type="str"),
     template=dict(type="raw"),
+    template_preset=dict(type="str"),  # checked by device_inputs: null is allowed, so no choices
     skip_cn_check=dict(type="bool"),
     force_certificates=dict(type="bool"),
     report_interval=dict(type="int"),
@@ -56,6 +59,8 @@ DEVICE_SPEC = dict(
     broker_host=dict(type="str"),
     broker_port=dict(type="int"),
     scheme=dict(type="str", choices=["mqtt", "mqtts"]),
+    name_check_ignores_ip_sans=dict(type="bool"),
+    single_broker_certificate=dict(type="bool"),
 )
 
 FLEET_ARGUMENT_SPEC = dict(
@@ -64,6 +69,7 @@ FLEET_ARGUMENT_SPEC = dict(
     broker_port=dict(type="int", default=8883),
     scheme=dict(type="str", default="mqtts", choices=["mqtt", "mqtts"]),
     template=dict(type="raw"),
+    template_preset=dict(type="str"),  # checked by device_inputs: null is allowed, so no choices
     skip_cn_check=dict(type="bool", default=False),
     force_certificates=dict(type="bool", default=False),
     report_interval=dict(type="int"),
@@ -81,6 +87,8 @@ FLEET_ARGUMENT_SPEC = dict(
     rollback=dict(type="bool", default=True),
     drift=dict(type="str", default="change", choices=["change", "fail"]),
     workers=dict(type="int", default=16),
+    name_check_ignores_ip_sans=dict(type="bool", default=False),
+    single_broker_certificate=dict(type="bool", default=False),
 )
 FLEET_REQUIRED_IF = [
     ("verify", "changed", ("monitor_cert_path", "monitor_key_path")),
@@ -91,6 +99,7 @@ FLEET_REQUIRED_IF = [
 _SHARED = (
     "password",
     "template",
+    "template_preset",
     "skip_cn_check",
     "force_certificates",
     "report_interval",
@@ -100,6 +109,8 @@ _SHARED = (
     "broker_host",
     "broker_port",
     "scheme",
+    "name_check_ignores_ip_sans",
+    "single_broker_certificate",
 )
 _DEVICE_VALIDATOR = ArgumentSpecValidator(DEVICE_SPEC)
 
@@ -154,8 +165,16 @@ def device_inputs(entry, fleet):
         timeout=fleet.get("timeout", 10),
         retries=fleet.get("retries", 3),
         report_interval=device.get("report_interval"),
+        name_check_ignores_ip_sans=bool(device.get("name_check_ignores_ip_sans")),
+        single_broker_certificate=bool(device.get("single_broker_certificate")),
     )
     problems = []
+    if device.get("template_preset"):
+        # A preset replaces the template text (the role passes both: its default template and the preset).
+        try:
+            options["template"] = preset_template(device["template_preset"])
+        except ValueError as exc:
+            problems.append(f"{name}: {exc}")
     if options["topic"] is None:
         problems.append(f"{name}: topic is required")
     broker = (options["broker_host"], options["broker_port"])
@@ -236,11 +255,20 @@ def _client(name, options, client_factory):
 _OUTCOME_KEYS = ("changed", "settings", "pushed_certificates", "reasons", "changed_fields", "diff", "warnings")
 
 
-def push_one(name, options, check_mode, client_factory=WhatWattClient):
-    """Push one meter (``run_mqtt`` apply, then the report interval). Returns its outcome."""
+def push_one(name, options, check_mode, client_factory=WhatWattClient, check_first=False):
+    """Push one meter (``run_mqtt`` apply, then the report interval). Returns its outcome.
+
+    ``check_first``: the pre-flight (firmware, licence, clock; one ``GET /api/v1/system``) before anything else.
+    """
     try:
         with _client(name, options, client_factory) as client:
-            result = run_mqtt(client, options, check_mode=check_mode, default_client_id=name)
+            result = run_mqtt(
+                client,
+                options,
+                check_mode=check_mode,
+                default_client_id=name,
+                preflight=preflight if check_first else None,
+            )
             # Only what a meter's outcome needs: the whole batch's result is kept in memory by Ansible, and on
             # 1000 meters every kilobyte per meter is a megabyte the controller carries.
             outcome = {key: result[key] for key in _OUTCOME_KEYS if key in result}
@@ -300,7 +328,8 @@ def _pool_map(function, items, workers):
 def run_fleet(fleet, check_mode=False, client_factory=WhatWattClient, verifier_factory=FleetVerifier):
     """Work on every meter of ``fleet['devices']``; returns the action's result.
 
-    1. plan: every valid meter in check mode (one GET; two with a report interval), in threads;
+    1. plan: every valid meter's pre-flight (``GET /api/v1/system``: firmware, licence, clock) and check mode
+       (one GET; two with a report interval), in threads; a refused meter is failed and never touched;
     2. when meters will change and verification is on: the monitor subscribes to their topics **before**
        anything is pushed (a first message missed would cost a whole report interval); a monitor that cannot
        connect stops the run here, with no meter changed;
@@ -319,7 +348,10 @@ def run_fleet(fleet, check_mode=False, client_factory=WhatWattClient, verifier_f
     workers = max(1, int(fleet.get("workers") or 16))
     mode = fleet.get("verify") or "changed"
     outcomes = {name: dict(changed=False, failed=True, msg="; ".join(errors)) for name, errors in problems.items()}
-    outcomes.update(_pool_map(lambda name: push_one(name, inputs[name], True, client_factory), _args(inputs), workers))
+    # The plan: every meter's pre-flight and one GET, in check mode, so nothing is sent to a refused meter.
+    outcomes.update(
+        _pool_map(lambda name: push_one(name, inputs[name], True, client_factory, True), _args(inputs), workers)
+    )
     timings = dict(plan=_since(start))
     to_push = [name for name in order if name in inputs and _ok(outcomes[name]) and outcomes[name]["changed"]]
     watched = to_push if not check_mode else []
@@ -403,6 +435,7 @@ def _start_verifier(fleet, names, inputs, verifier_factory):
             client_id=inputs[name]["client_id"],
             topic=inputs[name]["topic"],
             password=inputs[name]["password"],
+            template=template_text(inputs[name].get("template")),
         )
         for name in names
     ]

@@ -5,8 +5,9 @@
 
 Plain functions and small classes without Ansible glue, so unit tests drive them directly.
 
-The device never shows the certificates or the key it holds (GET only reports ``key_len`` and
-``key_password_len``), so the controller keeps a record of what it last pushed to each client id:
+The device never shows the certificates or the key it holds (GET may report ``key_len`` and
+``key_password_len``; many firmware versions do not, and an absent ``key_len`` means "not reported",
+never "no key"), so the controller keeps a record of what it last pushed to each client id:
 ``<record_dir>/<client_id>.json`` holds fingerprints (never key material), and
 ``<client_id>.ca.crt``/``.crt``/``.key`` (plus ``.previous.*``) hold copies of what was pushed,
 all 0600, so a device can be rolled back.
@@ -18,6 +19,7 @@ from __future__ import absolute_import, division, print_function
 import datetime
 import hashlib
 import hmac
+import ipaddress
 import json
 import os
 import re
@@ -39,6 +41,7 @@ except ImportError as exc:  # pragma: no cover
     CRYPTOGRAPHY_IMPORT_ERROR = exc
 
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.atomic import ensure_dir, read_bytes, write_atomic
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_template import template_problems
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_client import (
     MAX_BODY_BYTES,
     WhatWattError,
@@ -158,6 +161,7 @@ def validate_readable(flat, label):
     template = flat.get("template")
     if template is not None and _utf8_len(template) > LIMIT_TEMPLATE:
         problems.append(f"template must be at most {LIMIT_TEMPLATE} bytes, got {_utf8_len(template)}")
+    problems.extend(template_problems(template))
     url = flat.get("url")
     if url is not None:
         problems.extend(_url_problems(url))
@@ -493,17 +497,64 @@ def certificate_reasons(certs, answer, record, force):
             ):
                 reasons.append("client key password changed")
     if certs.manages_key:
-        # Absent key_len is read as 0: the vendor documents it is shown when a key is set.
-        if not answer.get("key_len"):
-            reasons.append("key_len 0 on device (factory reset?)")
-        wanted_pw_len = len(certs.key_password) if certs.key_password else 0
-        if int(answer.get("key_password_len") or 0) != wanted_pw_len:
-            reasons.append("key_password_len on device differs")
+        reasons.extend(_key_reasons(certs, answer))
+    if recorded and not reported_key_len(answer):
+        # The meter does not say whether it holds a key: the readable fields are the evidence left.
+        reasons.extend(_reset_reasons(answer, current.get("settings")))
     if _device_pem_differs(answer, ("broker", "certificate"), certs.ca_pem):
         reasons.append("CA on the device differs")
     if _device_pem_differs(answer, ("client", "certificate"), certs.cert_pem):
         reasons.append("client certificate on the device differs")
     return reasons
+
+
+def reported_key_len(answer):
+    """``key_len`` as the meter reports it, or None when it does not report it (never read as "no key")."""
+    return _reported_int(answer, "key_len")
+
+
+def _reported_int(answer, field):
+    value = (answer or {}).get(field)
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _key_reasons(certs, answer):
+    """Reasons from ``key_len``/``key_password_len``, only as far as the meter reports them."""
+    reasons = []
+    key_len = reported_key_len(answer)
+    if key_len is not None and key_len <= 0:
+        reasons.append("key_len 0 on device (factory reset?)")
+    password_len = _reported_int(answer, "key_password_len")
+    wanted_pw_len = len(certs.key_password) if certs.key_password else 0
+    if password_len is not None and password_len != wanted_pw_len:
+        reasons.append("key_password_len on device differs")
+    return reasons
+
+
+# Readable fields a factory reset puts back to their defaults, as the reason names them.
+_RESET_SIGNALS = (("client_id", "client_id empty"), ("url", "url empty"), ("enable", "enable false"))
+
+
+def factory_default_signals(device_settings, recorded_settings):
+    """The fields the collection had set (``recorded_settings``) that the meter shows at their factory default."""
+    return [
+        text
+        for field, text in _RESET_SIGNALS
+        if (recorded_settings or {}).get(field) and device_settings.get(field) == READABLE_DEFAULTS[field]
+    ]
+
+
+def _reset_reasons(answer, recorded_settings):
+    """A factory reset seen without ``key_len``: fields the collection had set are back at their defaults."""
+    signals = factory_default_signals(readable_from_device(answer), recorded_settings)
+    if not signals:
+        return []
+    return ["factory reset? ({}; the device does not report key_len)".format(", ".join(signals))]
 
 
 def certificates_body(certs):
@@ -576,7 +627,7 @@ def mqtt_diff(plan, certs, answer, record):
             "ca_sha256": recorded.get("ca_sha256", "unknown (no record)"),
             "cert_sha256": recorded.get("cert_sha256", "unknown (no record)"),
             "pubkey_sha256": recorded.get("pubkey_sha256", "unknown (no record)"),
-            "key_len": int(answer.get("key_len") or 0),
+            "key_len": _key_len_text(answer),
         }
         after_fp = {
             "ca_sha256": wanted["ca_sha256"],
@@ -589,6 +640,11 @@ def mqtt_diff(plan, certs, answer, record):
         before["certificates"] = before_fp
         after["certificates"] = after_fp
     return dict(before=sanitize(before), after=sanitize(after))
+
+
+def _key_len_text(answer):
+    key_len = reported_key_len(answer)
+    return "not reported" if key_len is None else key_len
 
 
 _SECRET_KEYS = ("key", "password", "key_password")
@@ -617,7 +673,8 @@ def confirm_applied(plan, answer, label, certs_pushed_key):
     wrong = [
         f"{name} is {after[name]!r}, not {value!r}" for name, value in plan.changes.items() if after[name] != value
     ]
-    if certs_pushed_key and not answer.get("key_len"):
+    # A meter that does not report key_len is confirmed by the readable fields here and by verification.
+    if certs_pushed_key and reported_key_len(answer) == 0:
         wrong.append("key_len is 0 after the key was sent")
     if wrong:
         raise WhatWattError("{}: the device did not apply the MQTT settings: {}".format(label, "; ".join(wrong)))
@@ -689,7 +746,48 @@ def _apply_inputs(options, label, default_client_id):
             problems.append(f"{label}: record_dir is required when certificates are managed")
     elif options.get("client_key_password") is not None:
         problems.append(f"{label}: client_key_password needs a client key")
+    problems.extend(meter_behaviour_problems(desired, certs, options, label))
     return desired, certs, problems
+
+
+def meter_behaviour_problems(desired, certs, options, label):
+    """What cannot work on a meter that behaves as the options say (behaviour the vendor leaves open).
+
+    ``name_check_ignores_ip_sans``: the meter's server-name check knows DNS names only, so ``skip_cn_check: false``
+    with an IP in the URL can never connect. ``single_broker_certificate``: the meter keeps only the first
+    certificate of ``broker.certificate``, so a CA bundle of several (a CA rollover) would cut it off.
+    """
+    problems = []
+    url = desired.get("url") or ""
+    if options.get("name_check_ignores_ip_sans") and not desired.get("skip_cn_check") and _is_ip(_url_host(url)):
+        problems.append(
+            f"{label}: the meter's server-name check ignores IP SANs (whatwatt_name_check_ignores_ip_sans), so {url}"
+            " with skip_cn_check false could never connect: set whatwatt_broker_host to a DNS name that is in the"
+            " broker certificate's SANs and that the meter resolves"
+        )
+    if options.get("single_broker_certificate") and certs is not None and len(certs.ca_certs) > 1:
+        problems.append(
+            f"{label}: the meter keeps only one broker.certificate (whatwatt_single_broker_certificate) and the CA"
+            f" bundle holds {len(certs.ca_certs)} (a CA rollover in progress): finish the rollover (retire) before"
+            " provisioning this meter, or provision it from a PKI directory whose ca-bundle.crt holds the one CA"
+            " that signed the broker's certificate"
+        )
+    return problems
+
+
+def _url_host(url):
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:
+        return ""
+
+
+def _is_ip(host):
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _rollback_inputs(options, label, client_id, record):
@@ -716,11 +814,12 @@ def _rollback_inputs(options, label, client_id, record):
     return desired, certs
 
 
-def run_mqtt(client, options, check_mode=False, default_client_id=None):
+def run_mqtt(client, options, check_mode=False, default_client_id=None, preflight=None):
     """One device_mqtt task: validate, GET, plan, PUT when needed, record. Returns the result dict.
 
     Everything is validated before the first request; the only calls are one GET and, when
-    something differs, one PUT (whose answer confirms the change).
+    something differs, one PUT (whose answer confirms the change). ``preflight(client, certs)``, when
+    given, runs after the inputs are validated and before the GET (it raises to refuse the meter).
     """
     label = client.label
     mode = options.get("mode") or "apply"
@@ -746,6 +845,8 @@ def run_mqtt(client, options, check_mode=False, default_client_id=None):
         record = load_record(record_dir, client_id) if record_dir else None
     if certs is not None:
         warnings.extend(certs.warnings)
+    if preflight is not None:
+        preflight(client, certs)
 
     answer = client.get_mqtt()
     plan = plan_mqtt(desired, answer, certs, record, label, force=bool(options.get("force_certificates")))

@@ -33,6 +33,11 @@ except ImportError as exc:  # pragma: no cover - exercised only without paho-mqt
     HAS_PAHO = False
     PAHO_IMPORT_ERROR = exc
 
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_mqtt import template_text
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_template import (
+    payload_problem,
+    template_is_json,
+)
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_client import (
     WhatWattClient,
     WhatWattError,
@@ -50,6 +55,7 @@ VERIFY_ARGUMENT_SPEC = dict(
             client_id=dict(type="str", required=True),
             topic=dict(type="str", required=True),
             password=dict(type="str", no_log=True),
+            template=dict(type="raw"),
         ),
     ),
     broker_host=dict(type="str", required=True),
@@ -81,7 +87,7 @@ class VerifyError(Exception):
 class DeviceState:
     """The evidence gathered about one device during a run."""
 
-    def __init__(self, name, client_id, topic, host=None, port=80, password=None, armed=True):
+    def __init__(self, name, client_id, topic, host=None, port=80, password=None, armed=True, template=None):
         self.name = name
         self.client_id = client_id
         self.topic = topic
@@ -98,6 +104,9 @@ class DeviceState:
         self.poll_error = None  # last transient error (connection, 5xx)
         self.final_error = None  # an error that waiting cannot cure (401, 404, ...)
         self.subscribe_error = None
+        # A JSON template: every payload must parse. Any template: no ${...} may be left in a payload.
+        self.expect_json = template_is_json(template)
+        self.payload_error = None
         # Messages count only once the device is armed (after its push), and times are measured from then.
         self.armed = armed
         self.armed_at = 0.0
@@ -143,22 +152,33 @@ def record_poll_error(state, error):
         state.poll_error = message
 
 
-def record_message(state, elapsed, retained=False):
-    """A message arrived on the device's topic; retained ones, and any before its push, prove nothing."""
+def record_message(state, elapsed, retained=False, payload=None):
+    """A message arrived on the device's topic; retained ones, and any before its push, prove nothing.
+
+    A payload that is not what the template promises (invalid JSON, a ``${...}`` left) fails the device.
+    """
     if retained or not state.armed:
         return
+    if payload is not None and state.payload_error is None:
+        state.payload_error = payload_problem(payload, state.expect_json)
     state.messages += 1
     if state.message_after is None:
         state.message_after = round(max(0.0, elapsed - state.armed_at), 2)
 
 
 def is_ok(state):
-    return state.connected and state.message_seen and not state.final_error and not state.subscribe_error
+    return (
+        state.connected
+        and state.message_seen
+        and not state.final_error
+        and not state.subscribe_error
+        and not state.payload_error
+    )
 
 
 def is_decided(state):
     """True once waiting longer cannot change the verdict."""
-    return is_ok(state) or bool(state.final_error) or bool(state.subscribe_error)
+    return is_ok(state) or bool(state.final_error) or bool(state.subscribe_error) or bool(state.payload_error)
 
 
 def needs_poll(state):
@@ -173,6 +193,8 @@ def reason(state, timeout, broker):
         return f"cannot read the device status: {state.final_error}"
     if state.subscribe_error:
         return state.subscribe_error
+    if state.payload_error:
+        return state.payload_error
     waited = f"{timeout:g} s"
     if not state.connected:
         if state.message_seen:
@@ -256,6 +278,7 @@ def build_states(devices, default_password=""):
                 host=entry.get("host") or name,
                 port=int(entry.get("port") or 80),
                 password=default_password if password is None else password,
+                template=template_text(entry.get("template")),
             )
         )
     if problems:
@@ -303,7 +326,7 @@ class _Monitor:
             self._suback_cond.notify_all()
 
     def _on_message(self, client, userdata, message):
-        self._on_message_cb(message.topic, bool(message.retain))
+        self._on_message_cb(message.topic, bool(message.retain), message.payload)
 
     def connect(self, timeout):
         where = f"{self.host}:{self.port}"
@@ -412,12 +435,12 @@ class FleetVerifier:
     def _elapsed(self):
         return self.clock() - self._start
 
-    def _on_message(self, topic, retained):
+    def _on_message(self, topic, retained, payload=None):
         state = self.by_topic.get(topic)
         if state is None:
             return
         with self._lock:
-            record_message(state, self._elapsed(), retained)
+            record_message(state, self._elapsed(), retained, payload)
 
     def _poll(self, state):
         client = self._clients.get(state.name)

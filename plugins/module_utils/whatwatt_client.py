@@ -32,8 +32,9 @@ except ImportError as exc:  # pragma: no cover - exercised only without requests
     REQUESTS_IMPORT_ERROR = exc
     HTTPDigestAuth = object
 
-# The device refuses request bodies above about 8 kB; we measure the exact bytes we send.
-MAX_BODY_BYTES = 8192
+# The vendor documents request bodies "up to about 8 kB": some firmware may stop at 8000 bytes rather than 8192
+# (emulator --max-body 8000), so the client never sends more than 8000; we measure the exact bytes we send.
+MAX_BODY_BYTES = 8000
 MIN_FIRMWARE = "1.7.6"
 DIGEST_FIRMWARE = "1.10"
 
@@ -417,7 +418,8 @@ def device_facts(system, settings=None, mqtt=None):
     facts = dict(
         id=device_id,
         name=_dig(system, "device", "name"),
-        hostname=f"whatwatt-{str(device_id)[-6:].upper()}" if device_id else None,
+        # The vendor's default system.host_name; the meter's own value replaces it when settings are read.
+        hostname=f"whatwatt_{str(device_id)[-6:].upper()}" if device_id else None,
         model=_dig(system, "device", "model"),
         firmware=_dig(system, "device", "firmware"),
         build=_dig(system, "device", "build"),
@@ -437,6 +439,7 @@ def device_facts(system, settings=None, mqtt=None):
         ip=_dig(system, "wifi", "ip") or _dig(system, "ethernet", "ip"),
     )
     if settings is not None:
+        facts["hostname"] = _dig(settings, "system", "host_name") or facts["hostname"]
         facts["report_interval"] = _dig(settings, "services", "report_interval")
         facts["protection"] = bool(_dig(settings, "system", "protection"))
     if mqtt is not None:
@@ -445,9 +448,19 @@ def device_facts(system, settings=None, mqtt=None):
             client_id=mqtt.get("client_id", ""),
             topic=_dig(mqtt, "publish", "topic") or "",
             skip_cn_check=bool(mqtt.get("skip_cn_check")),
-            key_len=int(mqtt.get("key_len") or 0),
+            # None: the meter does not report key_len (many firmware versions), not "no key".
+            key_len=_reported_len(mqtt.get("key_len")),
         )
     return facts
+
+
+def _reported_len(value):
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def check_device(facts, label, min_firmware=MIN_FIRMWARE, expect_model=None, require_license=None):

@@ -71,6 +71,15 @@ options:
       template:
         description: Payload template; defaults to O(template).
         type: raw
+      template_preset:
+        description: A named template instead of O(devices[].template); defaults to O(template_preset).
+        type: str
+      name_check_ignores_ip_sans:
+        description: Defaults to O(name_check_ignores_ip_sans).
+        type: bool
+      single_broker_certificate:
+        description: Defaults to O(single_broker_certificate).
+        type: bool
       skip_cn_check:
         description: Defaults to O(skip_cn_check).
         type: bool
@@ -124,8 +133,21 @@ options:
     choices: [mqtt, mqtts]
     default: mqtts
   template:
-    description: Payload template (at most 1023 bytes) for meters whose entry has none; unset leaves the meter's value.
+    description:
+      - Payload template (at most 1023 bytes) for meters whose entry has none; unset leaves the meter's value.
+      - Checked before anything is sent against the variable names the vendor documents (a typo would stay
+        literally in every payload); when it is JSON, verification parses every payload the meter publishes.
     type: raw
+  template_preset:
+    description:
+      - A named template that replaces O(template) (and O(devices[].template)) when set.
+      - C(compact) is the role's default template (C(sys_id), C(P_In), C(P_Out), C(E_In), C(E_Out), C(ts)).
+      - C(home_assistant) is what the vendor's Home Assistant integration reads (C(sys_id), C(meter_id),
+        C(time), C(tariff), C(power_in), C(power_out), C(power_in_l1..3), C(power_out_l1..3), C(energy_in),
+        C(energy_out), C(energy_in_t1/t2), C(energy_out_t1/t2), C(voltage_l1..3), C(current_l1..3),
+        C(power_factor), C(reactive_power_in/out), C(reactive_energy_in/out)).
+      - Another name fails the meter before anything is sent.
+    type: str
   skip_cn_check:
     description: Let the meters skip the broker certificate's name check (only for SAN-less certificates).
     type: bool
@@ -200,6 +222,19 @@ options:
     description: Meters worked on at the same time (threads in the controller process).
     type: int
     default: 16
+  name_check_ignores_ip_sans:
+    description:
+      - The meters' server-name check knows DNS names (and the CN) only, not IP SANs (the vendor does not say).
+      - Then a meter whose URL holds an IP with O(skip_cn_check=false) is refused before anything is sent, with
+        a message to use a DNS name.
+    type: bool
+    default: false
+  single_broker_certificate:
+    description:
+      - The meters keep only the first certificate of C(broker.certificate) (the vendor does not say).
+      - Then a meter is refused before anything is sent while the CA bundle holds more than one CA.
+    type: bool
+    default: false
 attributes:
   action:
     support: full

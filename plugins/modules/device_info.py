@@ -100,9 +100,11 @@ whatwatt:
       description: Device name.
       type: str
     hostname:
-      description: The mDNS host name derived from the id.
+      description:
+        - The meter's C(system.host_name) when O(gather) includes C(settings), else the vendor's default
+          derived from the id (C(whatwatt_) and its last 6 hex digits).
       type: str
-      sample: whatwatt-D3E4F5
+      sample: whatwatt_D3E4F5
     model:
       description: Model string.
       type: str
@@ -124,7 +126,8 @@ whatwatt:
     mqtt:
       description:
         - C(enabled) and C(connected) of the local MQTT client (C(clouds.mqtc)); with
-          O(gather=[mqtt]) also C(url), C(client_id), C(topic), C(skip_cn_check) and C(key_len).
+          O(gather=[mqtt]) also C(url), C(client_id), C(topic), C(skip_cn_check) and C(key_len)
+          (null when the meter does not report it, which is not the same as no key).
       type: dict
       sample: {enabled: true, connected: true}
     meter:

@@ -17,8 +17,10 @@ description:
     when they must be pushed. The meter's answer to the C(PUT) confirms the change.
   - The meter never shows the certificates or the key it holds, so the controller keeps a record
     of what it last pushed to each client id in O(record_dir). Certificates are pushed again only
-    when their fingerprints differ from the record, when there is no record, when the meter's
-    C(key_len) says it has no key (factory reset), or with O(force_certificates=true).
+    when their fingerprints differ from the record, when there is no record, when the meter
+    reports C(key_len) 0 (no key), when a meter that does not report C(key_len) shows C(client_id),
+    C(url) or C(enable) back at their factory defaults (factory reset), or with
+    O(force_certificates=true). An absent C(key_len) means "not reported", never "no key".
   - Everything is validated before the first request; a bad option fails with a message that names
     the option and the meter, and nothing is changed.
   - Options left unset (O(url)/O(broker_host), O(topic), O(template)) are not managed; the meter keeps
@@ -191,7 +193,7 @@ settings:
   sample: {enable: true, url: "mqtts://192.0.2.10:8883", client_id: whatwatt-001, skip_cn_check: false,
            topic: meters/whatwatt-001, template: "{}"}
 body_bytes:
-  description: Size of the PUT body (limit 8192); 0 when nothing is sent.
+  description: Size of the PUT body (limit 8000); 0 when nothing is sent.
   returned: always
   type: int
 record:

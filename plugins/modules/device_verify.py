@@ -60,6 +60,12 @@ options:
       password:
         description: Web UI password of this device; defaults to O(password).
         type: str
+      template:
+        description:
+          - The device's payload template. When it is JSON, every payload the device publishes must parse,
+            and no payload may hold a C(${...}) placeholder (an unknown variable); else the device fails with
+            the payload in its reason.
+        type: raw
   broker_host:
     description: Address of the broker's mutual-TLS listener, as in its certificate's SANs.
     type: str

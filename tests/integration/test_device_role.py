@@ -4,6 +4,7 @@ Loopback range of this suite: 127.0.30.x (meters .1-.20, broker .250). The tests
 fleet, each leaving it provisioned and converged for the next.
 """
 
+import contextlib
 import json
 import os
 import re
@@ -33,29 +34,37 @@ RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s
 
 
 class Env:
-    """Everything the scenarios share: paths, the broker, the emulator process, the inventory."""
+    """Everything the scenarios share: paths, the broker, the emulator process, the inventory.
 
-    def __init__(self, base):
+    Other suites reuse it with their own meters, loopback range and emulator switches (``start_env``).
+    """
+
+    def __init__(self, base, names=NAMES, first_ip=FIRST_IP, broker_ip=BROKER_IP, emulator_args=()):
         self.base = str(base)
+        self.names = list(names)
+        self.first_ip = first_ip
+        self.broker_ip = broker_ip
+        self.emulator_args = list(emulator_args)
         self.pki_dir = os.path.join(self.base, "pki")
         self.inventory = os.path.join(self.base, "inventory.yml")
-        self.api_port = free_port(FIRST_IP)
+        self.api_port = free_port(first_ip)
         self.broker = None
         self.emulator = None
         self.host_overrides = {}
         self.group_overrides = {}
 
     def ip(self, name):
-        return f"127.0.30.{NAMES.index(name) + 1}"
+        prefix, last = self.first_ip.rsplit(".", 1)
+        return f"{prefix}.{int(last) + self.names.index(name)}"
 
     def write_inventory(self):
         hosts = {}
-        for name in NAMES:
+        for name in self.names:
             hosts[name] = dict(ansible_host=self.ip(name), whatwatt_api_port=self.api_port, whatwatt_client_id=name)
             hosts[name].update(self.host_overrides.get(name, {}))
         group_vars = dict(
             whatwatt_pki_dir=self.pki_dir,
-            whatwatt_broker_host=BROKER_IP,
+            whatwatt_broker_host=self.broker_ip,
             whatwatt_broker_port=self.broker.port if self.broker else 8883,
             whatwatt_verify_timeout=30,
             whatwatt_report_interval=1,
@@ -118,9 +127,10 @@ def show(proc):
     return f"rc={proc.returncode}\n--- stdout (tail)\n{proc.stdout[-6000:]}\n--- stderr\n{proc.stderr[-3000:]}"
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    env = Env(tmp_path_factory.mktemp("device-role"))
+@contextlib.contextmanager
+def start_env(base, **kwargs):
+    """PKI (device_pki.yml), a private mTLS broker with the ACL and an emulated fleet; stopped on exit."""
+    env = Env(base, **kwargs)
     env.write_inventory()
     proc = env.playbook("device_pki.yml")
     assert proc.returncode == 0, show(proc)
@@ -129,7 +139,7 @@ def env(tmp_path_factory):
         os.path.join(env.pki_dir, "ca-bundle.crt"),
         os.path.join(env.pki_dir, "servers", "broker.crt"),
         os.path.join(env.pki_dir, "servers", "broker.key"),
-        host=BROKER_IP,
+        host=env.broker_ip,
         acl=ACL,
     )
     env.broker.start()
@@ -142,9 +152,9 @@ def env(tmp_path_factory):
             "whatwatt_emulator",
             "fleet",
             "--count",
-            str(COUNT),
+            str(len(env.names)),
             "--first-ip",
-            FIRST_IP,
+            env.first_ip,
             "--port",
             str(env.api_port),
             "--state-dir",
@@ -153,6 +163,7 @@ def env(tmp_path_factory):
             "1",
             "--log",
             os.path.join(env.base, "emulator-debug.log"),
+            *env.emulator_args,
         ],  # fmt: skip
         stdout=subprocess.PIPE,
         stderr=log,
@@ -175,6 +186,12 @@ def env(tmp_path_factory):
         env.broker.stop()
 
 
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    with start_env(tmp_path_factory.mktemp("device-role")) as env:
+        yield env
+
+
 def changed_hosts(proc):
     return sorted(name for name, counts in proc.recap.items() if counts["changed"])
 
@@ -184,7 +201,7 @@ def failed_hosts(proc):
 
 
 def assert_untouched(env, before):
-    for name in NAMES:
+    for name in env.names:
         assert env.state(name)["settings"] == before[name], name
 
 

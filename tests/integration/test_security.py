@@ -437,7 +437,7 @@ BAD_INPUT = {
     "key_does_not_match_certificate": (tamper_key_mismatch, ["key"]),
     "ca_did_not_sign_certificate": (tamper_ca_not_the_signer, ["CA"]),
     "expired_ca": (tamper_expired_ca, ["expired"]),
-    "body_over_8k": (tamper_body_over_8k, ["8192"]),
+    "body_over_8k": (tamper_body_over_8k, ["8000"]),
 }
 
 
@@ -508,7 +508,8 @@ DEVICE_FAULTS = {
     "http_500": ("sec-04", {"status": 500, "count": 1}, TEMPLATE, "fails", ["500"]),
     "http_503_for_a_while": ("sec-05", {"status": 503, "seconds": 2.5}, FORCE, "converges", []),
     "malformed_json": ("sec-06", {"malformed_json": True, "count": 2}, TEMPLATE, "fails", ["not JSON"]),
-    "free_licence_never_connects": ("sec-07", None, TEMPLATE, "fails", ["FREE", "rolled back"]),
+    # the pre-flight refuses a FREE meter before anything is sent (issue 13): nothing to roll back
+    "free_licence_never_connects": ("sec-07", None, TEMPLATE, "fails", ["refused before anything was sent", "FREE"]),
     "wrong_ca_never_connects": ("sec-08", None, _wrong_ca, "fails", ["not connected", "rolled back"]),
 }
 

@@ -61,8 +61,11 @@ class FakeDevice:
         protection=False,
         password="",
         echo_certificates=False,
+        key_len="when_set",
     ):
         self.address = address
+        # "when_set": key_len/key_password_len only while set; "always": 0 when not set; "never": not reported.
+        self.key_len_reporting = key_len
         self.device_id = "A0B1C2D3E4F5"
         self.hostname = "whatwatt-D3E4F5"
         self.system = {
@@ -149,10 +152,10 @@ class FakeDevice:
         client = view.pop("client")
         broker = view.pop("broker")
         view["password_len"] = len(view.pop("password") or "")
-        if client.get("key"):
-            view["key_len"] = len(client["key"])
-        if client.get("key_password"):
-            view["key_password_len"] = len(client["key_password"])
+        if self.key_len_reporting == "always" or (self.key_len_reporting == "when_set" and client.get("key")):
+            view["key_len"] = len(client.get("key") or "")
+        if self.key_len_reporting == "always" or (self.key_len_reporting == "when_set" and client.get("key_password")):
+            view["key_password_len"] = len(client.get("key_password") or "")
         if self.echo_certificates:
             view["broker"] = {"certificate": broker.get("certificate")}
             view["client"] = {"certificate": client.get("certificate")}

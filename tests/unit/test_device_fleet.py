@@ -175,7 +175,10 @@ def test_check_then_apply_then_rerun_then_check(pki_dir, tmp_path, devices):
     rerun = run(options)
     assert rerun["changed"] is False and rerun["changed_devices"] == [] and rerun["failed_devices"] == []
     assert all(outcome["msg"] == "up to date" for outcome in rerun["devices"].values())
-    assert all([c[:2] for c in dev.calls()] == [("GET", "/api/v1/mqtt/settings")] for dev in devices)
+    # the pre-flight's one status GET, then the plan's one GET
+    assert all(
+        [c[:2] for c in dev.calls()] == [("GET", "/api/v1/system"), ("GET", "/api/v1/mqtt/settings")] for dev in devices
+    )
     assert mtimes(record_dir) == files
     assert run(options, check_mode=True)["changed_devices"] == []
 

@@ -10,8 +10,10 @@ import json
 import pytest
 
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import device_fleet as df
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_template import HOME_ASSISTANT_KEYS
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_client import WhatWattClient
 from tests.support.certs import make_pki
+from tests.support.mqtt import Collector
 from tests.support.fixtures import emulator_fleet, mtls_broker  # noqa: F401  # pylint: disable=unused-import
 from tests.support.ports import free_port
 
@@ -93,7 +95,8 @@ def test_the_first_message_after_a_push_is_not_missed(tmp_path, mtls_broker, emu
     broker = mtls_broker(pki, host=BROKER_IP, acl=ACL)
     fleet = emulator_fleet(count=len(names), first_ip=FIRST_IP, report_interval=30)
     with WhatWattClient(fleet.ips[2], fleet.port, name=names[2]) as client:
-        client.request("POST", "/_emulator/fault", {"delay": 4, "count": 3})  # plan GET, push GET, PUT
+        # pre-flight GET /api/v1/system, plan GET, push GET, PUT
+        client.request("POST", "/_emulator/fault", {"delay": 4, "count": 4})
     options = fleet_options(tmp_path, broker.port, fleet, names, verify_timeout=20)
     options["timeout"] = 10
     outcome = df.run_fleet(options)
@@ -112,3 +115,31 @@ def test_a_monitor_that_cannot_reach_the_broker_changes_no_meter(tmp_path, emula
         df.run_fleet(options)
     assert all(not device.mqtt["enable"] for device in fleet.devices)
     assert not (tmp_path / "records").exists()
+
+
+def test_payloads_must_parse_and_the_home_assistant_preset_carries_its_keys(tmp_path, mtls_broker, emulator_fleet):  # noqa: F811
+    names = IDS[:2]
+    pki = make_pki(str(tmp_path / "pki"), server_sans=(BROKER_IP,), clients=(*names, "whatwatt-monitor"))
+    broker = mtls_broker(pki, host=BROKER_IP, acl=ACL)
+    fleet = emulator_fleet(count=len(names), first_ip=FIRST_IP, report_interval=1)
+    options = fleet_options(tmp_path, broker.port, fleet, names, verify_timeout=15)
+    # sys.id is text: unquoted, the payload is not JSON although the template looks like it
+    options["devices"][0]["template"] = '{"sys_id":${sys.id},"P_In":${1_7_0}}'
+    options["devices"][1]["template_preset"] = "home_assistant"
+    outcome = df.run_fleet(options)
+    assert outcome["failed_devices"] == [names[0]] and outcome["verified_devices"] == [names[1]], outcome
+    msg = outcome["devices"][names[0]]["msg"]
+    assert "verification failed: the meter published a payload that is not valid JSON" in msg, msg
+    assert '{"sys_id":A842E1' in msg  # the payload itself, so the user sees what is wrong
+    assert outcome["rolled_back_devices"] == [names[0]]
+
+    monitor = [str(tmp_path / "pki" / "clients" / f"whatwatt-monitor.{ext}") for ext in ("crt", "key")]
+    with Collector(BROKER_IP, broker.port, str(tmp_path / "pki" / "ca.crt"), *monitor, topic=f"meters/{names[1]}",
+                   client_id="test-ha-preset") as collector:  # fmt: skip
+        messages = collector.wait_for(lambda m: len(m) >= 1, timeout=10)
+    payload = json.loads(messages[0][1])
+    read_by_the_integration = {key for key, _variable in HOME_ASSISTANT_KEYS}
+    assert read_by_the_integration <= set(payload)
+    assert payload["sys_id"] == fleet.devices[1].device_id
+    for key in ("power_in", "energy_in", "voltage_l1", "current_l1", "tariff"):
+        assert isinstance(payload[key], (int, float)), (key, payload[key])  # the integration does float(value)

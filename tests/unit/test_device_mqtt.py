@@ -254,11 +254,7 @@ def test_first_push_then_idempotent(dev, material, tmp_path):
     assert (
         check["changed"]
         and check["pushed_certificates"]
-        and check["reasons"]
-        == [
-            "no record",
-            "key_len 0 on device (factory reset?)",
-        ]
+        and check["reasons"] == ["no record"]  # a fresh meter does not report key_len: not read as "no key"
     )
     assert not record_dir.exists()  # check mode writes nothing
     no_key_anywhere(check, material)
@@ -312,14 +308,60 @@ def test_changed_ca_only(dev, material, tmp_path):
     assert json.loads(dev.log[-1][4])["client"]["key"] == material["key"]  # pushed together
 
 
-def test_factory_reset_is_detected_by_key_len(dev, material, tmp_path):
+def test_factory_reset_is_detected_by_the_readable_fields_when_key_len_is_absent(dev, material, tmp_path):
     run(dev, options(tmp_path, material))
     dev.factory_reset()
     result = run(dev, options(tmp_path, material))
     assert result["pushed_certificates"] is True
-    assert result["reasons"] == ["key_len 0 on device (factory reset?)"]
+    assert result["reasons"] == [
+        "factory reset? (client_id empty, url empty, enable false; the device does not report key_len)"
+    ]
     assert set(result["changed_fields"]) == {"enable", "url", "client_id", "topic", "template"}
     assert dev.mqtt["client"]["key"] == material["key"]
+
+
+def test_a_reported_key_len_of_0_still_means_no_key(material, tmp_path):
+    with FakeDevice(address=ADDR, key_len="always") as dev:
+        first = run(dev, options(tmp_path, material))
+        assert first["reasons"] == ["no record", "key_len 0 on device (factory reset?)"]
+        assert run(dev, options(tmp_path, material))["changed"] is False
+        dev.mqtt["client"]["key"] = None  # the key alone is gone; the readable fields are intact
+        dev.mqtt["client"]["certificate"] = None
+        result = run(dev, options(tmp_path, material))
+        assert result["reasons"] == ["key_len 0 on device (factory reset?)"]
+        assert result["changed_fields"] == [] and dev.mqtt["client"]["key"] == material["key"]
+
+
+@pytest.mark.parametrize("reporting", ["never", "when_set"])
+def test_meter_without_key_len_converges_and_is_confirmed_without_it(material, tmp_path, reporting):
+    with FakeDevice(address=ADDR, key_len=reporting) as dev:
+        first = run(dev, options(tmp_path, material))
+        assert first["changed"] and first["pushed_certificates"] and first["reasons"] == ["no record"]
+        if reporting == "never":
+            assert "key_len" not in dev.mqtt_view()
+            assert first["diff"]["before"]["certificates"]["key_len"] == "not reported"
+        dev.clear_log()
+        second = run(dev, options(tmp_path, material))
+        assert second["changed"] is False and second["reasons"] == []
+        assert dev.calls() == [("GET", "/api/v1/mqtt/settings", 200)]
+        # settings changed by hand, not reset: only those fields go back, the certificates stay
+        dev.mqtt["publish"]["topic"] = "elsewhere"
+        third = run(dev, options(tmp_path, material))
+        assert third["changed_fields"] == ["topic"] and third["pushed_certificates"] is False
+
+
+def test_a_reported_key_len_of_0_after_the_push_fails_the_meter(material, tmp_path):
+    with FakeDevice(address=ADDR, key_len="always") as dev:
+        original = dev.mqtt_view
+
+        def drops_the_key():
+            view = original()
+            view["key_len"] = 0
+            return view
+
+        dev.mqtt_view = drops_the_key
+        with pytest.raises(WhatWattError, match="key_len is 0 after the key was sent"):
+            run(dev, options(tmp_path, material))
 
 
 def test_forced(dev, material, tmp_path):
@@ -365,7 +407,7 @@ def test_body_over_8k_fails_before_sending(dev, material, tmp_path):
     with pytest.raises(WhatWattError) as err:
         run(dev, options(tmp_path, dict(material, ca=bundle)))
     assert str(err.value).startswith(LABEL + ": the MQTT settings body would be ")
-    assert "over the device's 8192-byte limit" in str(err.value)
+    assert "over the device's 8000-byte limit" in str(err.value)
     assert [m for m, _p, _s in dev.calls()] == ["GET"]
     assert not (tmp_path / "whatwatt-001.json").exists()
 
@@ -373,7 +415,7 @@ def test_body_over_8k_fails_before_sending(dev, material, tmp_path):
 def test_body_just_under_8k_is_sent(dev, material, tmp_path):
     template = "x" * 1023
     result = run(dev, options(tmp_path, material, template=template))
-    assert result["body_bytes"] <= 8192 and dev.mqtt["publish"]["template"] == template
+    assert result["body_bytes"] <= 8000 and dev.mqtt["publish"]["template"] == template
 
 
 def test_device_error_leaves_record_untouched(dev, material, tmp_path):

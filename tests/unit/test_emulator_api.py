@@ -176,8 +176,8 @@ def test_digest_md5_sess_on_1_10(emulator_fleet):  # noqa: F811
     r = requests.get(url(dev, "/api/v1/system"), timeout=5)
     assert r.status_code == 401
     challenge = r.headers["WWW-Authenticate"]
-    assert challenge.startswith("Digest ") and "algorithm=MD5-sess" in challenge and 'qop="auth"' in challenge
-    assert f'realm="{dev.hostname}"' in challenge
+    assert challenge.startswith("Digest ") and "algorithm=MD5-sess" in challenge and 'qop="auth,auth-int"' in challenge
+    assert f'realm="{dev.hostname}.local"' in challenge
     assert requests.get(url(dev, "/api/v1/system"), auth=HTTPDigestAuth("", "webui-pw"), timeout=5).ok
     assert requests.get(url(dev, "/api/v1/system"), auth=HTTPDigestAuth("", "wrong"), timeout=5).status_code == 401
     assert (
@@ -209,9 +209,9 @@ def test_stale_nonce_is_signalled(emulator_fleet):  # noqa: F811
     def md5(text):
         return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
 
-    ha1 = md5(md5(f":{dev.hostname}:pw") + f":{nonce}:abc")
+    ha1 = md5(md5(f":{dev.hostname}.local:pw") + f":{nonce}:abc")
     resp = md5(f"{ha1}:{nonce}:00000001:abc:auth:" + md5("GET:/api/v1/system"))
-    header = (f'Digest username="", realm="{dev.hostname}", nonce="{nonce}", uri="/api/v1/system", '
+    header = (f'Digest username="", realm="{dev.hostname}.local", nonce="{nonce}", uri="/api/v1/system", '
               f'algorithm=MD5-sess, qop=auth, nc=00000001, cnonce="abc", response="{resp}"')  # fmt: skip
     r = requests.get(url(dev, "/api/v1/system"), headers={"Authorization": header}, timeout=5)
     assert r.status_code == 401 and "stale=true" in r.headers["WWW-Authenticate"]
@@ -260,7 +260,7 @@ def test_faults(emulator_fleet):  # noqa: F811
 
 
 def test_factory_reset_license_restore(emulator_fleet, chain):  # noqa: F811
-    fleet = emulator_fleet(first_ip="127.0.20.20")
+    fleet = emulator_fleet(first_ip="127.0.20.20", reboot_seconds=0.3)
     dev = fleet.devices[0]
     api = url(dev, "/api/v1/mqtt/settings")
     requests.post(api, json=recipe_body(chain), timeout=5)
@@ -269,7 +269,12 @@ def test_factory_reset_license_restore(emulator_fleet, chain):  # noqa: F811
     requests.post(api, json=recipe_body(chain), timeout=5)
     r = requests.post(url(dev, "/api/v1/restore"), timeout=5)
     assert r.status_code == 204 and r.content == b""
+    time.sleep(0.15)  # a factory reset reboots the device (the vendor's factory-reset page)
+    with pytest.raises(requests.ConnectionError):
+        requests.get(api, timeout=2)
+    time.sleep(0.5)
     assert requests.get(api, timeout=5).json()["url"] == ""
+    assert requests.get(url(dev, "/api/v1/system"), timeout=5).json()["device"]["time_since_boot"] <= 1
     requests.post(url(dev, "/_emulator/license"), json={"type": "FREE"}, timeout=5)
     attempts = requests.get(url(dev, "/_emulator/state"), timeout=5).json()["mqtt"]["attempts"]
     system = requests.get(url(dev, "/api/v1/system"), timeout=5).json()

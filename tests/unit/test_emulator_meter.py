@@ -6,8 +6,9 @@ import types
 from whatwatt_emulator.device import DeviceOptions
 from whatwatt_emulator.meter import Meter, render, variables_list
 
-DEVICE = types.SimpleNamespace(device_id="A842E1000A01", hostname="whatwatt-000A01", ip="127.0.10.1",
-                               options=DeviceOptions())  # fmt: skip
+DEVICE = types.SimpleNamespace(device_id="A842E1000A01", hostname="whatwatt_000A01", ip="127.0.10.1",
+                               options=DeviceOptions(), firmware="1.10.2",
+                               system={"system": {"name": ""}})  # fmt: skip
 
 
 def test_vendor_recipe_template_renders_to_json():

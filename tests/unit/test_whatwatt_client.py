@@ -211,7 +211,7 @@ def test_body_over_8k_is_never_sent(dev):
     with client_for(dev) as client, pytest.raises(WhatWattError) as err:
         client.put_mqtt({"publish": {"template": "x" * 9000}})
     assert "PUT /api/v1/mqtt/settings not sent: the body is" in str(err.value)
-    assert "8192-byte limit" in str(err.value)
+    assert "8000-byte limit" in str(err.value)
     assert dev.log == []
 
 
@@ -228,18 +228,20 @@ def test_run_info_facts(dev):
         result = wc.run_info(client, {"gather": ["settings", "mqtt"], "min_firmware": "1.7.6"})
     facts = result["whatwatt"]
     assert not result.get("failed")
-    assert facts["id"] == dev.device_id and facts["hostname"] == "whatwatt-D3E4F5"
+    assert facts["id"] == dev.device_id and facts["hostname"] == "whatwatt-D3E4F5"  # the meter's own system.host_name
     assert facts["model"] == "WW_Go_1.2" and facts["firmware"] == "1.10.3" and facts["license"] == "PLUS"
     assert facts["mqtt"]["enabled"] is False and facts["mqtt"]["connected"] is False
     assert facts["report_interval"] == 30 and facts["protection"] is False and facts["auth"] == "none"
-    assert facts["meter"]["report_interval"] == 5 and facts["mqtt"]["key_len"] == 0
+    assert facts["meter"]["report_interval"] == 5 and facts["mqtt"]["key_len"] is None  # not reported
     assert len(dev.log) == 3
 
 
 def test_run_info_costs_one_call_by_default(dev):
     with client_for(dev) as client:
-        wc.run_info(client, {"gather": [], "min_firmware": "1.7.6"})
+        result = wc.run_info(client, {"gather": [], "min_firmware": "1.7.6"})
     assert dev.calls() == [("GET", "/api/v1/system", 200)]
+    # without the settings: the vendor's default host name, with an underscore
+    assert result["whatwatt"]["hostname"] == "whatwatt_" + dev.device_id[-6:]
 
 
 @pytest.mark.parametrize(

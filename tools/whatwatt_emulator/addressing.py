@@ -29,5 +29,5 @@ def device_id_for_ip(ip):
 
 
 def hostname_for_id(device_id):
-    """The device's host name (mDNS name without ``.local``): last 6 hex digits of its id."""
-    return "whatwatt-" + device_id[-6:]
+    """The device's default ``system.host_name``: ``whatwatt_`` + the last 6 hex digits of its id (the vendor's)."""
+    return "whatwatt_" + device_id[-6:]

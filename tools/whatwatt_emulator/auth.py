@@ -2,9 +2,10 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Server side of the device's HTTP authentication.
 
-Firmware before 1.10: HTTP Basic. 1.10 and later: HTTP Digest, ``algorithm=MD5-sess``, qop ``auth``
-(RFC 2617 / RFC 7616), realm = device host name. The user name is empty; the password is the Web UI
-password. Nonces are stateless (time stamp + HMAC) so an old but genuine nonce gets ``stale=true``.
+Firmware before 1.10: HTTP Basic. 1.10 and later: HTTP Digest, ``algorithm=MD5-sess``, qop ``auth`` or
+``auth-int`` (RFC 2617 / RFC 7616), realm = the device's host name + ``.local``. The user name is empty; the
+password is the Web UI password. Nonces are stateless (time stamp + HMAC) so an old but genuine nonce gets
+``stale=true``.
 """
 
 import base64
@@ -74,7 +75,7 @@ class Authenticator:
         if not digest:
             return f'Basic realm="{self.realm}"'
         header = (
-            f'Digest realm="{self.realm}", qop="auth", algorithm=MD5-sess, '
+            f'Digest realm="{self.realm}", qop="auth,auth-int", algorithm=MD5-sess, '
             f'nonce="{self.make_nonce()}", opaque="{self._opaque}"'
         )
         if stale:
@@ -82,7 +83,7 @@ class Authenticator:
         return header
 
     # -- checks --------------------------------------------------------------------------------
-    def check(self, method, header, password, digest):
+    def check(self, method, header, password, digest, body=b""):
         """None when the request is authorised, else the WWW-Authenticate value to send with 401."""
         if not header:
             return self.challenge(digest)
@@ -115,8 +116,12 @@ class Authenticator:
             ha1 = _md5("{}:{}:{}".format(ha1, params["nonce"], cnonce))
         elif algorithm != "MD5":
             return self.challenge(True)
-        ha2 = _md5("{}:{}".format(method, params["uri"]))
-        if qop == "auth":
+        if qop == "auth-int":
+            body_hash = hashlib.md5(body or b"", usedforsecurity=False).hexdigest()  # noqa: S324 - the protocol
+            ha2 = _md5("{}:{}:{}".format(method, params["uri"], body_hash))
+        else:
+            ha2 = _md5("{}:{}".format(method, params["uri"]))
+        if qop in ("auth", "auth-int"):
             expected = _md5(":".join((ha1, params["nonce"], nc, cnonce, qop, ha2)))
         elif qop is None:
             expected = _md5(":".join((ha1, params["nonce"], ha2)))
@@ -126,7 +131,7 @@ class Authenticator:
             return self.challenge(True)
         if state == "stale":
             return self.challenge(True, stale=True)
-        if qop == "auth":
+        if qop in ("auth", "auth-int"):
             # Reject replays: the nonce count must grow for each nonce.
             try:
                 count = int(nc, 16)

@@ -38,6 +38,13 @@ def build_parser():
                        help="undocumented: reject a URL without a port instead of defaulting to 1883/8883")  # fmt: skip
     fleet.add_argument("--nonce-lifetime", type=float, default=300.0, help="digest nonce lifetime before stale=true")
     fleet.add_argument("--reboot-seconds", type=float, default=3.0, help="time offline after /api/v1/reboot")
+    fleet.add_argument("--utc-offset", type=float, default=0.0,
+                       help="hours: the device reports its dates in this local time (default 0)")  # fmt: skip
+    fleet.add_argument("--name-check-ignores-ip-sans", action="store_true",
+                       help="undocumented: skip_cn_check false checks DNS names only (IP URL fails)")  # fmt: skip
+    fleet.add_argument("--single-broker-certificate", action="store_true",
+                       help="undocumented: broker.certificate keeps only its first certificate")  # fmt: skip
+    fleet.add_argument("--max-body", type=int, default=8192, help="request body limit in bytes (default 8192)")
     fleet.add_argument("--connect-workers", type=int, default=8, help="threads for TCP/TLS connects")
     return parser
 
@@ -61,6 +68,10 @@ def main(argv=None):
         url_port_required=args.url_port_required,
         nonce_lifetime=args.nonce_lifetime,
         reboot_seconds=args.reboot_seconds,
+        utc_offset=args.utc_offset,
+        name_check_ignores_ip_sans=args.name_check_ignores_ip_sans,
+        single_broker_certificate=args.single_broker_certificate,
+        max_body=args.max_body,
     )
     fleet = Fleet(
         count=args.count,

@@ -46,6 +46,11 @@ class DeviceOptions:
     url_port_required: bool = False  # True: a URL without a port is rejected instead of 1883/8883
     nonce_lifetime: float = 300.0
     reboot_seconds: float = 3.0
+    utc_offset: float = 0.0  # hours: the device reports its dates in local time (the vendor's docs)
+    # Switches for behaviour the vendor leaves open (see docs/emulator.md).
+    name_check_ignores_ip_sans: bool = False  # skip_cn_check false: only DNS SANs/CN count, never IP SANs
+    single_broker_certificate: bool = False  # broker.certificate keeps only its first certificate
+    max_body: int = 8192  # request body limit in bytes (the docs: "about 8 kB")
 
 
 class Device:
@@ -62,8 +67,10 @@ class Device:
         self.hostname = hostname_for_id(self.device_id)
         self.state_path = os.path.join(state_dir, f"{self.device_id}.json")
         self.license_type = options.license
+        self.firmware = options.firmware
+        self.clock_offset = 0.0  # seconds the device's clock is off (set through /_emulator/clock)
         self.meter = Meter(self.device_id)
-        self.auth = Authenticator(self.hostname, options.nonce_lifetime)
+        self.auth = Authenticator(f"{self.hostname}.local", options.nonce_lifetime)
         self.mqtt_link = MqttLink(self, loop, executor, state_dir)
         self.faults = []
         self.requests = 0
@@ -135,6 +142,24 @@ class Device:
     def mqtt_connected(self):
         return self.mqtt_link.connected
 
+    @property
+    def protected(self):
+        """The vendor: authentication is enforced when protection is on **and** a password is set."""
+        return bool(self.system["system"]["protection"]) and bool(self.system["system"]["password"])
+
+    @property
+    def realm(self):
+        """The Digest realm follows the host name: ``<host_name>.local``."""
+        return f"{self.system['system']['host_name'] or self.hostname}.local"
+
+    def now(self):
+        """The device's clock (UTC, with its offset) as an aware datetime."""
+        return datetime.datetime.fromtimestamp(time.time() + self.clock_offset, datetime.UTC)
+
+    def local(self, when):
+        """``when`` in the device's local time (``--utc-offset``), naive."""
+        return (when + datetime.timedelta(hours=self.options.utc_offset)).replace(tzinfo=None)
+
     def license_allows_mqtt(self):
         return self.license_type in ("PLUS", "PRO")
 
@@ -142,7 +167,7 @@ class Device:
         if not self.meter.present:
             return None  # the device publishes only while a meter delivers data
         self.meter.update()
-        return render(self.mqtt["publish"]["template"], self.meter.values(self))
+        return render(self.mqtt["publish"]["template"], self.meter.values(self, now=time.time() + self.clock_offset))
 
     def snapshot(self):
         """The inspection view served at ``GET /_emulator/state`` (no secret, no key)."""
@@ -153,11 +178,11 @@ class Device:
             "port": self.port,
             "id": self.device_id,
             "hostname": self.hostname,
-            "firmware": self.options.firmware,
+            "firmware": self.firmware,
             "license": self.license_type,
-            "auth": ("digest" if uses_digest(self.options.firmware) else "basic")
-            if self.system["system"]["protection"]
-            else "none",
+            "auth": ("digest" if uses_digest(self.firmware) else "basic") if self.protected else "none",
+            "host_name": self.system["system"]["host_name"],
+            "clock_offset": self.clock_offset,
             "settings": mqtt_inspection(self.mqtt),
             "report_interval": self.report_interval,
             "protection": self.system["system"]["protection"],
@@ -178,7 +203,7 @@ class Device:
     async def _serve(self, reader, writer):
         self._conns.add(writer)
         try:
-            await http.serve_connection(self.handle, reader, writer)
+            await http.serve_connection(self.handle, reader, writer, self.options.max_body)
         finally:
             self._conns.discard(writer)
 
@@ -196,10 +221,15 @@ class Device:
                 await asyncio.sleep(float(fault["delay"]))
             if fault.get("status"):
                 return self._fault_response(int(fault["status"]))
-        if self.system["system"]["protection"]:
-            digest = uses_digest(self.options.firmware)
+        if self.protected:
+            digest = uses_digest(self.firmware)
+            self.auth.realm = self.realm
             challenge = self.auth.check(
-                request.method, request.headers.get("authorization"), self.system["system"]["password"], digest
+                request.method,
+                request.headers.get("authorization"),
+                self.system["system"]["password"],
+                digest,
+                body=request.body or b"",
             )
             if challenge is not None:
                 return http.Response(
@@ -214,7 +244,8 @@ class Device:
 
     def _fault_response(self, status):
         if status == 401:
-            digest = uses_digest(self.options.firmware)
+            digest = uses_digest(self.firmware)
+            self.auth.realm = self.realm
             return http.Response(
                 401, {"error": "unauthorized", "message": "authentication required"},
                 {"WWW-Authenticate": self.auth.challenge(digest)},
@@ -284,68 +315,91 @@ class Device:
             return http.Response(200, system_view(self.system))
         if path == "/api/v1/system":
             return http.Response(200, self.system_info())
+        if path in ("/api/v1/variables", "/api/v1/report") and not self.license_allows_mqtt():
+            # The vendor: REST data endpoints need PLUS or PRO (docs/20-rest/license-requirements.md).
+            return http.error(404, "license_required", "License required")
         if path == "/api/v1/variables":
             self.meter.update()
-            return http.Response(200, variables_list(self.meter.values(self)))
+            return http.Response(200, variables_list(self.meter.values(self, now=time.time() + self.clock_offset)))
         if path == "/api/v1/report":
             return http.Response(200, self.report())
         if path == "/api/v1/reboot":
             asyncio.ensure_future(self._reboot())
             return http.Response(204)
-        # /api/v1/restore: factory reset, MQTT settings and certificates erased.
+        # /api/v1/restore: factory reset (MQTT settings and certificates erased), then the device reboots.
         self.factory_reset()
+        asyncio.ensure_future(self._reboot())
         return http.Response(204)
 
     # -- bodies ----------------------------------------------------------------------------------
     def system_info(self):
-        now = datetime.datetime.now(datetime.UTC)
-        boot = datetime.datetime.fromtimestamp(self.last_reboot, datetime.UTC)
-        mac = ":".join(self.device_id[i : i + 2] for i in range(0, 12, 2))
+        """``GET /api/v1/system`` in the vendor's documented shape; dates in the device's local time."""
+        now = self.local(self.now())
+        boot = self.local(datetime.datetime.fromtimestamp(self.last_reboot + self.clock_offset, datetime.UTC))
+        mac = self.device_id
+        meter_ok = self.meter.present
         return {
             "device": {
                 "name": self.system["system"]["name"],
                 "id": self.device_id,
                 "model": self.options.model,
-                "firmware": self.options.firmware,
+                "firmware": self.firmware,
                 "build": "emulator",
                 "upgrade_capable": True,
                 "date": now.strftime("%Y-%m-%d"),
                 "time": now.strftime("%H:%M:%S"),
                 "time_since_boot": int(time.time() - self.booted),
                 "last_reboot": {"date": boot.strftime("%Y-%m-%d"), "time": boot.strftime("%H:%M:%S")},
-                "plug": {"voltage": 5.1},
-                "license": {"type": self.license_type, "activation_date": "2025-01-01"},
+                "plug": {"v_usb": 5.12, "v_mbus": 13.9, "v_p1": 0.0, "v_scap": 4.87},
+                "license": {"type": self.license_type, "activation_date": "2025-01-01T00:00:00Z"},
             },
             "clouds": {
+                "whatwatt": {"enabled": False, "connected": False, "registered": False},
+                "mystrom": {"enabled": False, "status": "DISABLED"},
+                "solar_manager": {"enabled": False, "connected": False},
                 "mqtc": {"enabled": bool(self.mqtt["enable"]), "connected": self.mqtt_link.connected},
+                "stromkonto": {"enabled": False, "connected": False},
             },
+            "services": {"berry": {"execution_status": {"state": "IDLE"}}},
             "meter": {
-                "status": "OK" if self.meter.present else "NO_DATA",
+                "status": "OK" if meter_ok else "NO DATA",
                 "interface": "MBUS",
                 "id": self.meter.meter_id,
                 "manufacturer": "Landis+Gyr",
-                "type": "electricity",
+                "type": "LGZ1030784855204",
                 "model": "E450",
                 "protocol": "DLMS",
-                "protocol_version": "1",
-                "report_interval": 5,
+                "protocol_version": "",
+                "report_interval": 5.0,
+                "enc_en": False,
+                "auth_en": False,
                 "tariff": 1,
                 "date": now.strftime("%Y-%m-%d"),
                 "time": now.strftime("%H:%M:%S"),
             },
             "wifi": {
                 "ssid": "emulated",
+                "bssid": "DC15C84FBAB6",
+                "channel": 6,
+                "ht": "20",
                 "rssi": -55,
+                "signal": 90,
+                "auth_mode": "WPA2",
+                "pairwise_cipher": "CCMP",
+                "group_cipher": "CCMP",
+                "phy": "bgn",
+                "wps": False,
+                "country": "CH",
                 "mac": mac,
                 "ip": self.ip,
                 "mask": "255.0.0.0",
                 "gateway": "127.0.0.1",
                 "dns": "127.0.0.1",
-                "status": "connected",
-                "mode": "sta",
+                "status": "OK",
+                "mode": "STA",
             },
-            "ethernet": {"status": "disconnected"},
-            "sd_card": {"status": "absent"},
+            "ethernet": {"mac": mac[:-1] + "F", "status": "Down", "ip": "", "mask": "", "gateway": "", "dns": ""},
+            "sd_card": {"installed": False, "type": "", "size": 0, "speed": 0},
         }
 
     def report(self):
@@ -361,7 +415,7 @@ class Device:
                 "energy": {"active": {"positive": {"total": values["1_8_0"]}, "negative": {"total": values["2_8_0"]}}},
                 "voltage": {"l1": values["32_7_0"], "l2": values["52_7_0"], "l3": values["72_7_0"]},
             },
-            "meter": {"status": "OK" if self.meter.present else "NO_DATA", "id": self.meter.meter_id},
+            "meter": {"status": "OK" if self.meter.present else "NO DATA", "id": self.meter.meter_id},
             "system": {"id": self.device_id, "date_time": values["sys.date_time"]},
         }
 
@@ -388,13 +442,28 @@ class Device:
                 return self._add_fault(body)
         if path == "/_emulator/factory_reset" and method == "POST":
             self.factory_reset()
-            return http.Response(200, self.snapshot())
+            snapshot = self.snapshot()
+            if body.get("reboot"):
+                asyncio.ensure_future(self._reboot())  # as /api/v1/restore does
+            return http.Response(200, snapshot)
         if path == "/_emulator/license" and method == "POST":
             kind = str(body.get("type", "")).upper()
             if kind not in LICENSES:
                 return http.error(400, "invalid_value", "type must be one of {}".format(", ".join(LICENSES)))
             self.license_type = kind
             self.mqtt_link.configure()
+            return http.Response(200, self.snapshot())
+        if path == "/_emulator/firmware" and method == "POST":
+            version = str(body.get("version", "")).strip()
+            if not version or not version[0].isdigit():
+                return http.error(400, "invalid_value", "version must be a firmware version such as 1.7.5")
+            self.firmware = version
+            return http.Response(200, self.snapshot())
+        if path == "/_emulator/clock" and method == "POST":
+            try:
+                self.clock_offset = float(body.get("offset", 0))
+            except (TypeError, ValueError):
+                return http.error(400, "invalid_value", "offset must be a number of seconds")
             return http.Response(200, self.snapshot())
         if path == "/_emulator/meter" and method == "POST":
             self.meter.present = bool(body.get("present", True))

@@ -57,7 +57,7 @@ class _BadRequest(Exception):
     pass
 
 
-async def _read_request(reader):
+async def _read_request(reader, max_body=MAX_BODY):
     try:
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), IDLE_TIMEOUT)
     except asyncio.LimitOverrunError as err:
@@ -81,7 +81,7 @@ async def _read_request(reader):
         length = int(headers.get("content-length", "0"))
     except ValueError as err:
         raise _BadRequest("bad content-length") from err
-    if length > MAX_BODY:
+    if length > max_body:
         # Read (and drop) a moderately large body so the client sees the 400 rather than a reset.
         if length <= 1024 * 1024:
             await asyncio.wait_for(reader.readexactly(length), IDLE_TIMEOUT)
@@ -100,12 +100,12 @@ def _encode(response, keep_alive):
     return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + (response.payload if response.status != 204 else b"")
 
 
-async def serve_connection(handler, reader, writer):
-    """Answer requests on one connection until the client or the handler closes it."""
+async def serve_connection(handler, reader, writer, max_body=MAX_BODY):
+    """Answer requests on one connection until the client or the handler closes it (bodies up to ``max_body``)."""
     try:
         while True:
             try:
-                request, problem = await _read_request(reader)
+                request, problem = await _read_request(reader, max_body)
             except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
                 return
             except _BadRequest as err:
@@ -113,7 +113,7 @@ async def serve_connection(handler, reader, writer):
                 await writer.drain()
                 return
             if problem == "too_large":
-                response = error(400, "body_too_large", "request body exceeds 8 kB", max=MAX_BODY)
+                response = error(400, "body_too_large", f"request body exceeds {max_body} bytes", max=max_body)
                 writer.write(_encode(response, False))
                 await writer.drain()
                 return

@@ -11,17 +11,21 @@ import random
 import re
 import time
 
-# Template variable names whose value is a number (substituted unquoted, ``null`` when missing).
+# Every variable of the vendor's template page (docs/30-mqtt/template.md), as the device knows them; the
+# collection keeps its own list (device_template.py) so that the emulator can catch a mistake in it.
+# Variables whose value is a number (substituted unquoted, ``null`` when missing).
 NUMERIC = (
     "1_7_0", "2_7_0", "1_8_0", "2_8_0", "1_8_1", "1_8_2", "2_8_1", "2_8_2",
     "21_7_0", "41_7_0", "61_7_0", "22_7_0", "42_7_0", "62_7_0",
-    "32_7_0", "52_7_0", "72_7_0", "31_7_0", "51_7_0", "71_7_0", "13_7_0",
-    "timestamp", "tariff", "wifi.sta.rssi",
+    "3_7_0", "4_7_0", "3_8_0", "4_8_0", "5_8_0", "6_8_0", "7_8_0", "8_8_0",
+    "32_7_0", "52_7_0", "72_7_0", "31_7_0", "51_7_0", "71_7_0", "s31_7_0", "s51_7_0", "s71_7_0", "13_7_0",
+    "timestamp", "tariff", "conv_factor", "wifi.sta.rssi", "plug.voltage.usb", "plug.voltage.p1", "plug.voltage.mbus",
 )  # fmt: skip
 # Text variables (substituted as is, empty string when missing).
 TEXT = (
-    "meter.date_time", "meter.id", "meter.vendor", "meter.model", "meter.status",
-    "sys.id", "sys.name", "sys.firmware", "sys.date_time", "wifi.sta.ip", "eth.ip",
+    "meter.date_time", "meter.id", "meter.type", "meter.vendor", "meter.model", "meter.interface", "meter.protocol",
+    "meter.protocol_ver", "meter.status", "sys.id", "sys.name", "sys.firmware", "sys.date_time",
+    "wifi.mode", "wifi.sta.status", "wifi.sta.ssid", "wifi.sta.ip", "eth.state", "eth.ip", "plug.interface",
 )  # fmt: skip
 ALIASES = {"power.in": "1_7_0", "power.out": "2_7_0", "energy.in": "1_8_0", "energy.out": "2_8_0"}
 
@@ -66,7 +70,9 @@ class Meter:
         """Every template variable: name -> number, str, or None when absent."""
         now = time.time() if now is None else now
         stamp = datetime.datetime.fromtimestamp(now, datetime.UTC)
-        iso = stamp.strftime("%Y-%m-%dT%H:%M:%SZ")
+        # meter.date_time and sys.date_time are local time (ISO 8601 without a zone, as the vendor documents).
+        local = stamp + datetime.timedelta(hours=device.options.utc_offset)
+        iso = local.strftime("%Y-%m-%dT%H:%M:%S")
         shares = (0.4, 0.35, 0.25)
         vals = {
             "1_7_0": round(self.power_in, 3),
@@ -85,9 +91,30 @@ class Meter:
             "meter.vendor": "Landis+Gyr",
             "meter.model": "E450",
             "meter.status": "OK",
+            "meter.type": "LGZ1030784855204",
+            "meter.interface": "MBUS",
+            "meter.protocol": "DLMS",
+            "meter.protocol_ver": "",
+            "3_7_0": round(self.power_in * 0.12, 3),
+            "4_7_0": 0.0,
+            "3_8_0": round(self.energy_in * 0.05, 3),
+            "4_8_0": round(self.energy_out * 0.05, 3),
+            "5_8_0": None,  # quadrant energies: this meter does not send them (null, as the device does)
+            "6_8_0": None,
+            "7_8_0": None,
+            "8_8_0": None,
+            "conv_factor": 1,
+            "wifi.mode": "sta",
+            "wifi.sta.status": "ok",
+            "wifi.sta.ssid": "emulated",
+            "eth.state": "down",
+            "plug.interface": "MBUS",
+            "plug.voltage.usb": 5.12,
+            "plug.voltage.p1": 0.0,
+            "plug.voltage.mbus": 13.9,
             "sys.id": device.device_id,
-            "sys.name": device.hostname,
-            "sys.firmware": device.options.firmware,
+            "sys.name": device.system["system"]["name"],
+            "sys.firmware": device.firmware,
             "sys.date_time": iso,
             "wifi.sta.ip": device.ip,
             "wifi.sta.rssi": -40 - int(self.rng.random() * 30),
@@ -101,6 +128,7 @@ class Meter:
             vals[pout] = round(self.power_out * shares[i], 3)
             vals[volt] = round(self.voltages[i], 1)
             vals[cur] = round(vals[pin] * 1000.0 / self.voltages[i], 3)
+            vals["s" + cur] = round((vals[pin] - vals[pout]) * 1000.0 / self.voltages[i], 3)
         return vals
 
 

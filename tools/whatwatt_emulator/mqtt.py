@@ -9,6 +9,7 @@ broker never stalls the loop; everything else happens on the loop thread.
 """
 
 import contextlib
+import ipaddress
 import logging
 import os
 import random
@@ -75,6 +76,7 @@ class MqttLink:
         self._publish_timer = None
         self._sock = None
         self.target = None
+        self._dns_only_host = None  # switch --name-check-ignores-ip-sans: the name the broker must carry
 
     # -- configuration -------------------------------------------------------------------------
     def configure(self):
@@ -106,7 +108,11 @@ class MqttLink:
             except (ssl.SSLError, ValueError, OSError) as err:
                 self.last_error = f"TLS setup failed: {err}"
                 return
-            client.tls_insecure_set(settings["skip_cn_check"])
+            self._dns_only_host = None
+            if not settings["skip_cn_check"] and self.device.options.name_check_ignores_ip_sans and _is_ip(host):
+                # This device's name check knows DNS names and the CN only: the check is done after the handshake.
+                self._dns_only_host = host
+            client.tls_insecure_set(settings["skip_cn_check"] or self._dns_only_host is not None)
         client.connect_timeout = CONNECT_TIMEOUT
         client.connect_async(host, port, keepalive=KEEPALIVE)
         gen = self.generation
@@ -160,13 +166,21 @@ class MqttLink:
         self.connecting = True
         self.attempts += 1
         client = self.client
-        future = self.executor.submit(self._blocking_connect, client)
+        future = self.executor.submit(self._blocking_connect, client, self._dns_only_host)
         future.add_done_callback(lambda fut: self.loop.call_soon_threadsafe(self._connect_done, gen, client, fut))
 
     @staticmethod
-    def _blocking_connect(client):
+    def _blocking_connect(client, dns_only_host=None):
         client.reconnect()
-        return client.socket()
+        sock = client.socket()
+        if dns_only_host is not None and not _dns_name_matches(sock.getpeercert() or {}, dns_only_host):
+            with contextlib.suppress(Exception):
+                client._sock_close()
+            raise ssl.CertificateError(
+                f"certificate is not valid for {dns_only_host!r}: this device matches the server name against DNS"
+                " names and the CN only, IP SANs are ignored"
+            )
+        return sock
 
     def _connect_done(self, gen, client, future):
         if gen != self.generation:
@@ -301,9 +315,24 @@ class MqttLink:
             self.published += 1
 
 
+def _is_ip(host):
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _dns_name_matches(peer, host):
+    """The check of a device that ignores IP SANs: ``host`` must equal a DNS SAN or the CN, as text."""
+    names = [value for kind, value in peer.get("subjectAltName", ()) if kind == "DNS"]
+    names += [value for rdn in peer.get("subject", ()) for key, value in rdn if key == "commonName"]
+    return host in names
+
+
 def _describe(err):
     if isinstance(err, ssl.SSLCertVerificationError):
-        return "TLS certificate verification failed: %s" % (err.verify_message or err)
+        return "TLS certificate verification failed: %s" % (getattr(err, "verify_message", None) or err)
     if isinstance(err, ssl.SSLError):
         return "TLS handshake failed: %s" % (err.reason or err)
     if isinstance(err, ssl.CertificateError):

@@ -174,7 +174,16 @@ def apply_mqtt(current, body, replace, options):
     base = mqtt_defaults() if replace else current
     new = _merge(base, body)
     _check_pems(new)
+    if options.single_broker_certificate and new["broker"]["certificate"]:
+        new["broker"]["certificate"] = first_pem_block(new["broker"]["certificate"])
     return new
+
+
+def first_pem_block(pem):
+    """The first ``-----BEGIN ...-----`` block of ``pem`` (switch: the device keeps one broker certificate)."""
+    end = "-----END CERTIFICATE-----"
+    cut = pem.find(end)
+    return pem if cut < 0 else pem[: cut + len(end)] + "\n"
 
 
 def mqtt_view(settings, options):
@@ -228,12 +237,13 @@ def mqtt_inspection(settings):
 
 # --- /api/v1/settings --------------------------------------------------------------------------
 
-HOSTNAME_RE = re.compile(r"^[A-Za-z0-9-]{1,63}$")
+# The vendor's own default, whatwatt_XXXXXX, holds an underscore: the check accepts it.
+HOSTNAME_RE = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_-]{0,30})$")
 
 
 def system_defaults(hostname, report_interval=30):
     return {
-        "system": {"name": hostname, "host_name": hostname, "protection": False, "password": ""},
+        "system": {"name": "", "host_name": hostname, "protection": False, "password": ""},
         "services": {"report_interval": report_interval, "cloud": {"enable": False}, "local": {"enable": True}},
     }
 
