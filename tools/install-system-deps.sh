@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages the demo and the tests need: Mosquitto >= 2.0.21 with its clients,
-# openssl, curl, rsync and shellcheck (for ansible-test sanity). On Debian 12 Mosquitto comes from bookworm-backports (main has 2.0.11).
+# openssl, curl, rsync, shellcheck (for ansible-test sanity) and libfaketime (the CRL/expiry tests move the
+# broker's clock). On Debian 12 Mosquitto comes from bookworm-backports (main has 2.0.11).
 set -euo pipefail
 
 need_version=2.0.21
@@ -10,7 +11,8 @@ have_mosquitto() {
     v=$(mosquitto -h 2>/dev/null | sed -n 's/^mosquitto version \([0-9.]*\).*/\1/p' | head -n1)
     [ -n "$v" ] && [ "$(printf '%s\n%s\n' "$need_version" "$v" | sort -V | head -n1)" = "$need_version" ]
 }
-if have_mosquitto && command -v openssl >/dev/null && command -v curl >/dev/null && command -v rsync >/dev/null && command -v shellcheck >/dev/null; then
+if have_mosquitto && command -v openssl >/dev/null && command -v curl >/dev/null && command -v rsync >/dev/null && command -v shellcheck >/dev/null \
+    && command -v faketime >/dev/null; then
     exit 0
 fi
 export DEBIAN_FRONTEND=noninteractive
@@ -25,7 +27,7 @@ if [ "${ID:-}" = debian ] && [ "${VERSION_CODENAME:-}" = bookworm ]; then
     release=(-t bookworm-backports)
 fi
 apt-get update -q
-apt-get install -y -q --no-install-recommends openssl curl rsync ca-certificates shellcheck
+apt-get install -y -q --no-install-recommends openssl curl rsync ca-certificates shellcheck libfaketime faketime
 apt-get install -y -q --no-install-recommends "${release[@]}" mosquitto mosquitto-clients
 # The package may start a broker on 1883 where an init system exists; this project runs its own.
 if ! have_mosquitto; then
