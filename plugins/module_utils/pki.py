@@ -204,6 +204,18 @@ def crl_needs_refresh(crls, cas, expected, now, refresh_before, wanted_next_upda
     return reasons
 
 
+def client_identities(cert_names, wanted, blocked):
+    """The client identities the PKI holds: every ``clients/<id>.crt`` on disk (``cert_names``) and every client
+    of this run (``wanted``), without the revoked (``blocked`` keys ``client:<id>``). Sorted.
+
+    The broker's ACL is built from this, not from the play's hosts: a run limited to part of the fleet
+    (``--limit``, an inventory or job slice) must never drop the other meters from the ACL. A meter leaves
+    it only when it is revoked.
+    """
+    revoked = {key.split(":", 1)[1] for key in blocked if key.startswith("client:")}
+    return sorted((set(cert_names) | set(wanted)) - revoked)
+
+
 class CaSlot:
     """One CA on disk (current, next or old): certificate and, once needed, its key."""
 
@@ -721,6 +733,13 @@ class FleetPki:
             "crl": crl,
             "servers": servers,
             "clients": clients,
+            "identities": client_identities(
+                [n[: -len(".crt")] for n in os.listdir(self._p("clients")) if n.endswith(".crt")]
+                if os.path.isdir(self._p("clients"))
+                else [],
+                [s.name for s in self.specs if s.kind == "client"],
+                state["blocked"],
+            ),
             "issued": sorted(
                 f"{k}s/{n}"
                 for k, d in (("server", servers), ("client", clients))

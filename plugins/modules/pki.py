@@ -212,6 +212,13 @@ changed_files:
   returned: always
   type: list
   elements: str
+identities:
+  description:
+    - Every client identity the PKI holds (a C(clients/<id>.crt) on disk or a client of this run), revoked ones left
+      out. The broker's ACL is built from it, so a run limited to part of the fleet never drops the other meters.
+  returned: always
+  type: list
+  elements: str
 issued:
   description: Leaves issued in this run, as C(clients/<id>) or C(servers/<name>).
   returned: always

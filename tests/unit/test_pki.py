@@ -543,3 +543,17 @@ def test_leaf_spec_refuses_bad_names_before_anything_is_issued(kwargs, words):
 def test_leaf_spec_accepts_wildcard_and_plain_dns_names():
     spec = p.LeafSpec("server", "b", dns_names=["*.example.net", "broker-1.lan", "localhost"])
     assert spec.dns_names == ["*.example.net", "broker-1.lan", "localhost"]
+
+
+def test_identities_come_from_the_pki_not_from_this_runs_clients(tmp_path):
+    root = tmp_path / "pki"
+    fleet(root)
+    # A run that knows only part of the fleet (--limit, an inventory slice) still reports every identity.
+    part = fleet(root, clients=["whatwatt-001", "whatwatt-new"])
+    assert part["identities"] == ["whatwatt-001", "whatwatt-002", "whatwatt-003", "whatwatt-monitor", "whatwatt-new"]
+    revoked = fleet(root, revoke=["whatwatt-002"])
+    assert "whatwatt-002" not in revoked["identities"] and "whatwatt-new" in revoked["identities"]
+
+
+def test_client_identities():
+    assert p.client_identities(["a", "b"], ["c"], ["client:b", "server:a"]) == ["a", "c"]
