@@ -18,6 +18,7 @@ import sys
 import time
 
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -35,6 +36,7 @@ from tests.integration.security.fleet import (
     ROOT,
     SITE,
     VERIFY,
+    WATCH,
     WEB_PASSWORD,
     Fleet,
     changed_hosts,
@@ -805,6 +807,63 @@ def test_a_30_day_crl_refuses_the_whole_fleet_40_days_ahead(fleet):
 
 def attempt_at(fleet, port, cert, key):
     return hostile.attempt(BROKER_IP, port, pki_path(fleet, "ca-bundle.crt"), cert, key)
+
+
+# ---------------------------------------------------------------------------------------------- concurrent runs
+def _slice_inventory(fleet, index, half):
+    """The fleet's inventory with only ``half`` of the meters, and a PKI client list of that half (plus the readers
+    and the revoked identity): the other half exists only in the PKI's own record, as in an AWX job slice."""
+    fleet.write_inventory()
+    with open(fleet.inventory, encoding="utf-8") as handle:
+        inventory = yaml.safe_load(handle)
+    meters = inventory["all"]["children"]["meters"]["hosts"]
+    for name in list(meters):
+        if name not in half:
+            del meters[name]
+    inventory["all"]["vars"]["whatwatt_pki_clients"] = [*half, MONITOR, VERIFY, WATCH, REVOKED]
+    path = os.path.join(fleet.base, f"slice-{index}.yml")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        yaml.safe_dump(inventory, handle)
+    return path
+
+
+@needs_role_broker
+def test_two_concurrent_site_runs_on_disjoint_halves_keep_the_pki_consistent_and_the_acl_complete(fleet):
+    halves = [NAMES[: len(NAMES) // 2], NAMES[len(NAMES) // 2 :]]
+    procs, begin = [], time.monotonic()
+    for index, half in enumerate(halves):
+        cmd = [os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i", _slice_inventory(fleet, index, half), SITE,
+               "-e", "whatwatt_force_certificates=true"]  # fmt: skip
+        procs.append(subprocess.Popen(cmd, env=fleet.env(), cwd=fleet.base, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True))  # fmt: skip
+        time.sleep(0.5)  # the first one takes the lock
+    outputs = []
+    for proc in procs:
+        out, _err = proc.communicate(timeout=900)
+        outputs.append((proc.returncode, out, time.monotonic() - begin))
+        fleet.outputs.append(("concurrent site.yml", out))
+    summary = [(rc, f"{elapsed:.0f} s", "locked by another run" in out) for rc, out, elapsed in outputs]
+    print(f"two concurrent site.yml runs (rc, finished after, waited for the lock): {summary}")
+    for (rc, out, _elapsed), half in zip(outputs, halves, strict=True):
+        assert rc == 0, out[-6000:]
+        assert f"{len(half)} changed, {len(half)} verified, 0 failed" in out, out[-6000:]
+    waiting = [out for _rc, out, _e in outputs if "is locked by another run (pid " in out]
+    assert len(waiting) == 1, "exactly one run must have waited for the other, naming it"
+    # One consistent PKI: the state parses, the CRL lists exactly the recorded revocations, every meter's key fits.
+    with open(pki_path(fleet, "state.json"), encoding="utf-8") as handle:
+        state = json.load(handle)
+    with open(pki_path(fleet, "crl.pem"), "rb") as handle:
+        crl = pki_crypto.load_crls(handle.read())[0]
+    assert {int(e["serial"], 16) for e in state["revoked"]} == {entry.serial_number for entry in crl}
+    assert_nothing_half_written(fleet)
+    # The broker's ACL names every meter, whichever run wrote it last.
+    with open("/etc/mosquitto/acl", encoding="utf-8") as handle:
+        acl = handle.read()
+    missing = [name for name in NAMES if f"user {name}\ntopic write meters/{name}" not in acl]
+    assert missing == [], f"the ACL lost {missing}"
+    assert f"user {REVOKED}\n" not in acl
+    assert fleet.canary.wait_all(time.monotonic(), timeout=20) == []
 
 
 # ---------------------------------------------------------------------------------------------- revocation
