@@ -191,7 +191,7 @@ options:
     description:
       - Reader identities (monitoring, verify, watch). A meter whose client id is one of them is refused before
         anything is sent, as are meters sharing a client id with another meter of the batch (each message names
-        the other): with client ids bound to identities they would displace each other's session.
+        the other), since with client ids bound to identities they would displace each other's session.
     type: list
     elements: str
     default: []

@@ -139,8 +139,8 @@ options:
     description:
       - Days between a CRL's lastUpdate and nextUpdate; C(0) (the default) sets each CRL's nextUpdate to the notAfter
         of the CA that signs it, so the CRL never lapses before a certificate of that CA.
-      - Why 0 is safe here, where the broker never fetches a CRL (every CRL is pushed to it, C(revoke.yml) at once):
-        docs/pki.md.
+      - Why 0 is safe here, where the broker never fetches a CRL (every CRL is pushed to it, C(revoke.yml) at once),
+        is explained in docs/pki.md.
     type: int
     default: 0
   crl_refresh_before:

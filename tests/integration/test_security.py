@@ -423,7 +423,7 @@ def test_a_watch_subscriber_is_not_displaced_through_a_whole_site_run(fleet):
     every meter with the verifier's identity (whatwatt-monitor)."""
     disconnects = fleet.canary.disconnects
     start = time.monotonic()
-    proc = fleet.playbook(SITE, "-e", "whatwatt_force_certificates=true", label="site.yml with a watch subscriber")
+    proc = fleet.playbook(SITE, "-v", "-e", "whatwatt_force_certificates=true", label="site.yml, watch subscriber")
     assert proc.returncode == 0, show(proc)
     assert f"{len(NAMES)} changed, {len(NAMES)} verified, 0 failed" in proc.stdout, show(proc)
     per_meter = {name: 0 for name in NAMES}
@@ -836,7 +836,7 @@ def test_two_concurrent_site_runs_on_disjoint_halves_keep_the_pki_consistent_and
     procs, begin = [], time.monotonic()
     for index, half in enumerate(halves):
         cmd = [os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i", _slice_inventory(fleet, index, half), SITE,
-               "-e", "whatwatt_force_certificates=true"]  # fmt: skip
+               "-v", "-e", "whatwatt_force_certificates=true"]  # fmt: skip
         procs.append(subprocess.Popen(cmd, env=fleet.env(), cwd=fleet.base, stdout=subprocess.PIPE,
                                       stderr=subprocess.STDOUT, text=True))  # fmt: skip
         time.sleep(0.5)  # the first one takes the lock
