@@ -674,9 +674,16 @@ def _key_files(*directories):
     return out
 
 
-def assert_nothing_half_written(fleet):
+def leftover_temporaries(fleet):
     directories = [fleet.pki_dir] + ([] if fleet.scratch else ["/etc/mosquitto"])
-    leftovers = [p for p in _key_files(*directories) if os.path.basename(p).startswith((".tmp-", ".ansible_tmp"))]
+    return [p for p in _key_files(*directories) if os.path.basename(p).startswith((".tmp-", ".ansible_tmp"))]
+
+
+def assert_nothing_half_written(fleet, earlier=()):
+    """No temporary file left (``earlier``: ones an earlier case left, which are that case's finding), every key,
+    certificate and record parses."""
+    directories = [fleet.pki_dir] + ([] if fleet.scratch else ["/etc/mosquitto"])
+    leftovers = [p for p in leftover_temporaries(fleet) if p not in earlier]
     assert leftovers == [], f"half-written files left behind: {leftovers}"
     for path in _key_files(*directories):
         with open(path, "rb") as handle:
@@ -807,6 +814,33 @@ def test_a_30_day_crl_refuses_the_whole_fleet_40_days_ahead(fleet):
     assert "connected" not in later.values()
 
 
+def test_verify_fails_and_report_warns_before_meters_would_be_refused(fleet):
+    """Thresholds beyond the 365-day certificates stand for "a date is close": verify.yml fails naming it before it
+    touches anything else, report.yml warns and records it; with the defaults the report has no warning."""
+    verify = fleet.playbook(os.path.join(ROOT, "playbooks", "verify.yml"), "-e", "whatwatt_verify_min_days=400",
+                            label="verify.yml, 400-day threshold")  # fmt: skip
+    assert verify.returncode != 0, show(verify)
+    fatal = fatal_line(verify, "localhost")
+    assert "Meters would be refused soon" in fatal and "client sec-01 is in 36" in fatal, fatal
+    assert "then the broker refuses it" in fatal and "server sec-broker" in fatal, fatal
+    assert "the CRL" not in fatal  # the CRL lasts as long as the CA (3650 days)
+    report_dir = os.path.join(fleet.base, "report-400")
+    report = fleet.playbook(os.path.join(ROOT, "playbooks", "report.yml"), "-e", "whatwatt_report_warn_days=400",
+                            "-e", f"whatwatt_report_dir={report_dir}", label="report.yml, 400 days")  # fmt: skip
+    assert report.returncode == 0, show(report)
+    assert "[WARNING]: client sec-01 is in 36" in report.stdout + report.stderr, show(report)
+    with open(os.path.join(report_dir, "certificates.json"), encoding="utf-8") as handle:
+        data = json.load(handle)
+    assert {w["name"] for w in data["refusal_warnings"]} >= {*NAMES, "sec-broker"}
+    assert data["first_refusal"]["kind"] in ("client", "server")
+    report_dir = os.path.join(fleet.base, "report-default")
+    report = fleet.playbook(os.path.join(ROOT, "playbooks", "report.yml"), "-e", f"whatwatt_report_dir={report_dir}",
+                            label="report.yml")  # fmt: skip
+    assert report.returncode == 0, show(report)
+    with open(os.path.join(report_dir, "certificates.json"), encoding="utf-8") as handle:
+        assert json.load(handle)["refusal_warnings"] == []
+
+
 def attempt_at(fleet, port, cert, key):
     return hostile.attempt(BROKER_IP, port, pki_path(fleet, "ca-bundle.crt"), cert, key)
 
@@ -833,6 +867,7 @@ def _slice_inventory(fleet, index, half):
 @needs_role_broker
 def test_two_concurrent_site_runs_on_disjoint_halves_keep_the_pki_consistent_and_the_acl_complete(fleet):
     halves = [NAMES[: len(NAMES) // 2], NAMES[len(NAMES) // 2 :]]
+    earlier = leftover_temporaries(fleet)
     procs, begin = [], time.monotonic()
     for index, half in enumerate(halves):
         cmd = [os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i", _slice_inventory(fleet, index, half), SITE,
@@ -858,7 +893,7 @@ def test_two_concurrent_site_runs_on_disjoint_halves_keep_the_pki_consistent_and
     with open(pki_path(fleet, "crl.pem"), "rb") as handle:
         crl = pki_crypto.load_crls(handle.read())[0]
     assert {int(e["serial"], 16) for e in state["revoked"]} == {entry.serial_number for entry in crl}
-    assert_nothing_half_written(fleet)
+    assert_nothing_half_written(fleet, earlier)
     # The broker's ACL names every meter, whichever run wrote it last.
     with open("/etc/mosquitto/acl", encoding="utf-8") as handle:
         acl = handle.read()
