@@ -14,7 +14,9 @@ export PYTHONPATH="$ROOT/tools${PYTHONPATH:+:$PYTHONPATH}"
 COUNT=${WHATWATT_DEMO_DEVICES:-5}
 FIRST_IP=127.0.10.1
 PKI=$DEMO/pki
-MONITOR=whatwatt-monitor
+# People watch as whatwatt-watch: the client id is bound to the certificate identity, so sharing the
+# verifier's (whatwatt-monitor) would displace it during a site.yml run.
+WATCH=whatwatt-watch
 
 stop() {
     if [ -f "$DEMO/emulator.pid" ]; then
@@ -54,7 +56,7 @@ start() {
     echo
     echo "==> readings arriving over mutual TLS (first 10 messages):"
     watch=(mosquitto_sub -h 127.0.0.1 -p 8883 --cafile "$PKI/ca-bundle.crt"
-        --cert "$PKI/clients/$MONITOR.crt" --key "$PKI/clients/$MONITOR.key" -t 'meters/#' -v)
+        --cert "$PKI/clients/$WATCH.crt" --key "$PKI/clients/$WATCH.key" -t 'meters/#' -v)
     "${watch[@]}" -C 10 -W 60
     echo
     echo "The broker and the emulated fleet keep running. Watch the readings yourself with:"

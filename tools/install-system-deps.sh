@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system packages the demo and the tests need: Mosquitto >= 2.0.21 with its clients,
-# openssl, curl, rsync and shellcheck (for ansible-test sanity), and what the broker test-host images need
-# (podman with runc, debootstrap). On Debian 12 Mosquitto comes from bookworm-backports (main has 2.0.11).
+# openssl, curl, rsync, shellcheck (for ansible-test sanity), libfaketime (the CRL/expiry tests move the
+# broker's clock), and what the broker test-host images need (podman with runc, debootstrap). On Debian 12
+# Mosquitto comes from bookworm-backports (main has 2.0.11).
 set -euo pipefail
 
 need_version=2.0.21
@@ -13,7 +14,7 @@ have_mosquitto() {
 }
 have_all() {
     local tool
-    for tool in openssl curl rsync shellcheck podman runc debootstrap ssh ssh-keygen; do
+    for tool in openssl curl rsync shellcheck faketime podman runc debootstrap ssh ssh-keygen; do
         command -v "$tool" >/dev/null || return 1
     done
 }
@@ -32,7 +33,7 @@ if [ "${ID:-}" = debian ] && [ "${VERSION_CODENAME:-}" = bookworm ]; then
     release=(-t bookworm-backports)
 fi
 apt-get update -q
-apt-get install -y -q --no-install-recommends openssl curl rsync ca-certificates shellcheck \
+apt-get install -y -q --no-install-recommends openssl curl rsync ca-certificates shellcheck libfaketime faketime \
     podman runc debootstrap uidmap openssh-client
 apt-get install -y -q --no-install-recommends "${release[@]}" mosquitto mosquitto-clients
 # The package may start a broker on 1883 where an init system exists; this project runs its own.

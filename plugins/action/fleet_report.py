@@ -25,6 +25,7 @@ REPORT_ARGUMENT_SPEC = dict(
     pki=dict(type="dict", required=True),
     dest=dict(type="path", required=True),
     warn_days=dict(type="int", default=30),
+    ca_warn_days=dict(type="int", default=90),
     record_dir=dict(type="path"),
     prometheus_file=dict(type="path"),
 )
@@ -44,7 +45,7 @@ class ActionModule(ActionBase):
         pki = args["pki"]
         if "ca" not in pki:
             raise AnsibleActionFail("fleet_report: pki is not a whatwatt.secure_mqtt.pki result (no 'ca')")
-        document = report_document(pki, args["warn_days"])
+        document = report_document(pki, args["warn_days"], args["ca_warn_days"])
         files = {os.path.join(args["dest"], "certificates.json"): json.dumps(document, indent=4, sort_keys=True) + "\n"}
         verifications = load_verifications(args["record_dir"]) if args["record_dir"] else {}
         if args["prometheus_file"]:

@@ -84,6 +84,7 @@ FLEET_ARGUMENT_SPEC = dict(
     monitor_cert_path=dict(type="path"),
     monitor_key_path=dict(type="path", no_log=False),
     monitor_client_id=dict(type="str"),
+    monitor_identities=dict(type="list", elements="str", default=[]),
     rollback=dict(type="bool", default=True),
     drift=dict(type="str", default="change", choices=["change", "fail"]),
     workers=dict(type="int", default=16),
@@ -188,9 +189,10 @@ def device_inputs(entry, fleet):
 
 
 def batch_inputs(devices, fleet):
-    """Inputs of every device; a problem (bad field, duplicate name, shared topic) is that device's.
+    """Inputs of every device; a problem (bad field, duplicate name, shared topic or client id) is that device's.
 
-    Two meters on one topic could not be told apart at verification, so both are refused.
+    Two meters on one topic could not be told apart at verification, so both are refused; so are meters whose
+    client ids collide (``client_id_problems``).
     """
     inputs = {}
     problems = {}
@@ -216,7 +218,39 @@ def batch_inputs(devices, fleet):
                     f"{name}: shares the topic {topic} with {others}: their messages could not be told apart"
                 )
                 inputs.pop(name, None)
+    for name, errors in client_id_problems(inputs, fleet.get("monitor_identities") or ()).items():
+        problems.setdefault(name, []).extend(errors)
+        inputs.pop(name, None)
     return order, inputs, problems
+
+
+def client_id_problems(inputs, monitor_identities=()):
+    """``{name: [problem]}`` for meters whose client id is another meter's or a reader identity's.
+
+    The broker binds the MQTT client id to the certificate identity (``use_username_as_clientid``): two
+    meters given one id would hold one certificate identity and displace each other's session, and a meter
+    given a reader identity (monitor, verify, watch) would displace the verifier. Every meter involved is
+    refused, and each message names the other host.
+    """
+    readers = {str(identity) for identity in monitor_identities}
+    by_id = {}
+    for name, options in inputs.items():
+        by_id.setdefault(options["client_id"], []).append(name)
+    problems = {}
+    for client_id, names in by_id.items():
+        for name in names:
+            if len(names) > 1:
+                others = ", ".join(n for n in names if n != name)
+                problems.setdefault(name, []).append(
+                    f"{name}: shares the client id {client_id} with {others}: one would displace the other's"
+                    " session on the broker"
+                )
+            if client_id in readers:
+                problems.setdefault(name, []).append(
+                    f"{name}: client id {client_id} is a reader identity (monitoring, verify or watch), not a"
+                    " meter's: the meter and the reader would displace each other's session on the broker"
+                )
+    return problems
 
 
 def check_monitor(fleet, check_mode=False):

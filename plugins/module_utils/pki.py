@@ -161,9 +161,28 @@ def leaf_needs_issue(spec, files, ca_cert, now, renew_before, revoked=False, for
     return reasons
 
 
-def crl_needs_refresh(crls, cas, expected, now, refresh_before):
+def crl_next_update(ca_cert, now, valid_days):
+    """When a CRL signed now by ``ca_cert`` should say the next one is due.
+
+    ``valid_days`` 0 (the default): the CA's own notAfter. The broker never fetches a CRL: every CRL reaches
+    it through the mosquitto role (revoke.yml pushes a new one at once), so nextUpdate protects against no
+    replayed or withheld CRL here, while a short one makes an unattended broker refuse the whole fleet on
+    the day it passes (OpenSSL: "CRL has expired"). Tied to the CA, the CRL lapses only when the CA does,
+    that is never before a certificate the CA signed. A positive ``valid_days`` keeps the rolling
+    ``now + valid_days`` (re-signed within ``refresh_before`` of it), for relying parties that fetch CRLs.
+    """
+    if int(valid_days) <= 0:
+        return ca_cert.not_valid_after_utc
+    return now + datetime.timedelta(days=int(valid_days))
+
+
+def crl_needs_refresh(crls, cas, expected, now, refresh_before, wanted_next_update=None):
     """Reasons to rebuild crl.pem. ``crls``: parsed CRLs in file order; ``cas``: CA certs in bundle
-    order; ``expected``: per CA (same order) the set of serials it must list."""
+    order; ``expected``: per CA (same order) the set of serials it must list.
+
+    ``wanted_next_update``: per CA (same order) the nextUpdate a CRL must carry (a CA-bound lifetime,
+    ``crl_next_update`` with 0 days): another one is ``next_update_changed``, and ``refresh`` never applies
+    (signing again cannot move it). ``None``: rolling lifetime, ``refresh`` within ``refresh_before``."""
     if not crls:
         return ["missing"]
     if len(crls) != len(cas):
@@ -175,9 +194,26 @@ def crl_needs_refresh(crls, cas, expected, now, refresh_before):
         if c.crl_serials(crl) != serials and "revocations_changed" not in reasons:
             reasons.append("revocations_changed")
         next_update = crl.next_update_utc
-        if (next_update is None or next_update - now <= refresh_before) and "refresh" not in reasons:
+        due = next_update is None or next_update - now <= refresh_before
+        if wanted_next_update is None and due and "refresh" not in reasons:
             reasons.append("refresh")
+    if wanted_next_update is not None:
+        drifted = [crl.next_update_utc != want for crl, want in zip(crls, wanted_next_update, strict=True)]
+        if any(drifted):
+            reasons.append("next_update_changed")
     return reasons
+
+
+def client_identities(cert_names, wanted, blocked):
+    """The client identities the PKI holds: every ``clients/<id>.crt`` on disk (``cert_names``) and every client
+    of this run (``wanted``), without the revoked (``blocked`` keys ``client:<id>``). Sorted.
+
+    The broker's ACL is built from this, not from the play's hosts: a run limited to part of the fleet
+    (``--limit``, an inventory or job slice) must never drop the other meters from the ACL. A meter leaves
+    it only when it is revoked.
+    """
+    revoked = {key.split(":", 1)[1] for key in blocked if key.startswith("client:")}
+    return sorted((set(cert_names) | set(wanted)) - revoked)
 
 
 class CaSlot:
@@ -232,7 +268,7 @@ class FleetPki:
         revoke=(),
         renew=(),
         ca_rollover="none",
-        crl_valid_days=30,
+        crl_valid_days=0,
         crl_refresh_before="7d",
         check_mode=False,
         now=None,
@@ -254,7 +290,9 @@ class FleetPki:
         self.renew_before = parse_duration(renew_before)
         self.crl_valid_days = int(crl_valid_days)
         self.crl_refresh_before = parse_duration(crl_refresh_before)
-        if datetime.timedelta(days=self.crl_valid_days) <= self.crl_refresh_before:
+        if self.crl_valid_days < 0:
+            raise PkiError("crl_valid_days must be 0 (until the CA expires) or a number of days")
+        if self.crl_valid_days and datetime.timedelta(days=self.crl_valid_days) <= self.crl_refresh_before:
             raise PkiError("crl_valid_days must be longer than crl_refresh_before")
         self.check_mode = check_mode
         self.now = now or c.utcnow()
@@ -560,7 +598,10 @@ class FleetPki:
             )
         crl_path = self._p("crl.pem")
         crls = c.load_crls(read_bytes(crl_path))
-        reasons = crl_needs_refresh(crls, [s.cert for s in cas], expected, self.now, self.crl_refresh_before)
+        wanted = None if self.crl_valid_days else [crl_next_update(s.cert, self.now, 0) for s in cas]
+        reasons = crl_needs_refresh(
+            crls, [s.cert for s in cas], expected, self.now, self.crl_refresh_before, wanted_next_update=wanted
+        )
         if reasons:
             number = int(state.get("crl_number", 0)) + 1
             state["crl_number"] = number
@@ -578,7 +619,7 @@ class FleetPki:
                         slot.key,
                         [(s, revoked_at[s]) for s in serials],
                         self.now - c.BACKDATE,
-                        self.now + datetime.timedelta(days=self.crl_valid_days),
+                        crl_next_update(slot.cert, self.now, self.crl_valid_days),
                         number,
                     )
                 )
@@ -692,6 +733,13 @@ class FleetPki:
             "crl": crl,
             "servers": servers,
             "clients": clients,
+            "identities": client_identities(
+                [n[: -len(".crt")] for n in os.listdir(self._p("clients")) if n.endswith(".crt")]
+                if os.path.isdir(self._p("clients"))
+                else [],
+                [s.name for s in self.specs if s.kind == "client"],
+                state["blocked"],
+            ),
             "issued": sorted(
                 f"{k}s/{n}"
                 for k, d in (("server", servers), ("client", clients))

@@ -205,8 +205,18 @@ options:
     description: Private key of the monitoring identity; read, never returned. Required unless O(verify=none).
     type: path
   monitor_client_id:
-    description: MQTT client id of the monitor; default a random C(whatwatt-verify-<hex>).
+    description:
+      - MQTT client id of the monitor; default a random C(whatwatt-verify-<hex>). A broker that binds client ids
+        to certificate identities (the C(whatwatt.secure_mqtt.mosquitto) role's does) uses the monitor's identity.
     type: str
+  monitor_identities:
+    description:
+      - Reader identities (monitoring, verify, watch). A meter whose client id is one of them is refused before
+        anything is sent, as are meters sharing a client id with another meter of the batch (each message names
+        the other), since with client ids bound to identities they would displace each other's session.
+    type: list
+    elements: str
+    default: []
   rollback:
     description: Roll back a meter that changed in this run and failed verification.
     type: bool

@@ -37,6 +37,10 @@ options:
     description: A certificate with this many days or fewer left is C(expiring soon).
     type: int
     default: 30
+  ca_warn_days:
+    description: The CA's threshold for C(refusal_warnings) (dates at which meters would be refused).
+    type: int
+    default: 90
   record_dir:
     description: The device records directory (C(whatwatt_record_dir)) holding C(verification.json).
     type: path
@@ -88,6 +92,14 @@ report:
     crl_next_update:
       description: The CRL's nextUpdate (UTC, ISO 8601).
       type: str
+    first_refusal:
+      description: The soonest date at which a meter would be refused by time alone (C(kind), C(name), C(date),
+        C(days_left)).
+      type: dict
+    refusal_warnings:
+      description: The refusal dates closer than O(warn_days) (O(ca_warn_days) for the CA), each with a C(msg).
+      type: list
+      elements: dict
 verifications:
   description: Each meter's last verification (C(ok), C(reason), C(at)) by client id.
   returned: always
@@ -108,6 +120,7 @@ def main():
             pki=dict(type="dict", required=True),
             dest=dict(type="path", required=True),
             warn_days=dict(type="int", default=30),
+            ca_warn_days=dict(type="int", default=90),
             record_dir=dict(type="path"),
             prometheus_file=dict(type="path"),
         ),

@@ -136,11 +136,17 @@ options:
     choices: [none, introduce, activate, retire]
     default: none
   crl_valid_days:
-    description: Days between a CRL's lastUpdate and nextUpdate.
+    description:
+      - Days between a CRL's lastUpdate and nextUpdate; C(0) (the default) sets each CRL's nextUpdate to the notAfter
+        of the CA that signs it, so the CRL never lapses before a certificate of that CA.
+      - Why 0 is safe here, where the broker never fetches a CRL (every CRL is pushed to it, C(revoke.yml) at once),
+        is explained in docs/pki.md.
     type: int
-    default: 30
+    default: 0
   crl_refresh_before:
-    description: The CRL is signed again when its nextUpdate is closer than this (same format as O(renew_before)).
+    description:
+      - With O(crl_valid_days) above 0, the CRL is signed again when its nextUpdate is closer than this (same format
+        as O(renew_before)). Unused with 0.
     type: raw
     default: 7d
 attributes:
@@ -203,6 +209,13 @@ EXAMPLES = r"""
 RETURN = r"""
 changed_files:
   description: Files (relative to O(path)) written or deleted, or that would be in check mode.
+  returned: always
+  type: list
+  elements: str
+identities:
+  description:
+    - Every client identity the PKI holds (a C(clients/<id>.crt) on disk or a client of this run), revoked ones left
+      out. The broker's ACL is built from it, so a run limited to part of the fleet never drops the other meters.
   returned: always
   type: list
   elements: str
@@ -354,7 +367,7 @@ def argument_spec():
         revoke=dict(type="list", elements="str", default=[]),
         renew=dict(type="raw", default=[]),
         ca_rollover=dict(type="str", default="none", choices=["none", "introduce", "activate", "retire"]),
-        crl_valid_days=dict(type="int", default=30),
+        crl_valid_days=dict(type="int", default=0),
         crl_refresh_before=dict(type="raw", default="7d"),
     )
 

@@ -13,6 +13,7 @@ import json
 import os
 
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.atomic import ensure_dir, read_bytes, write_atomic
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.expiry import expiry_findings
 
 VERIFICATION_FILE = "verification.json"
 VERIFICATION_FORMAT = 1
@@ -71,13 +72,17 @@ def certificate_rows(pki, warn_days):
     return sorted(rows, key=lambda row: row["days_left"])
 
 
-def report_document(pki, warn_days):
-    """What certificates.json holds."""
+def report_document(pki, warn_days, ca_warn_days=90, now=None):
+    """What certificates.json holds; ``first_refusal`` / ``refusal_warnings`` are the dates at which meters would be
+    refused (module_utils/expiry.py, the same verdict verify.yml fails on)."""
     crl = pki.get("crl") or {}
+    refusals = expiry_findings(pki, now=now, min_days=warn_days, ca_min_days=ca_warn_days)
     return dict(
         ca_bundle_fingerprints=pki["ca"].get("bundle_fingerprints"),
         ca_rollover_phase=pki["ca"].get("rollover_phase"),
         crl_next_update=crl.get("next_update"),
+        first_refusal=refusals["first"],
+        refusal_warnings=refusals["findings"],
         revoked=crl.get("revoked") or [],
         certificates=certificate_rows(pki, warn_days),
     )

@@ -138,7 +138,7 @@ def verify(ca_file, certs, crl=None):
 
 @pytest.fixture(scope="module")
 def fleet100(tmp_path_factory):
-    """100 meters (+ the monitor) and one broker, walked through check -> run -> run -> check."""
+    """100 meters (+ the three reader identities) and one broker, walked through check -> run -> run -> check."""
     runner = Runner(tmp_path_factory.mktemp("pki100"), 100)
     runs = {"check1": runner.run(check=True, diff=True)}
     runs["run1"] = runner.run(diff=True)
@@ -156,13 +156,14 @@ def test_check_run_run_check(fleet100):
         print(f"{name}: changed={runs[name].changed} {runs[name].elapsed:.2f}s")
     check1 = runs["check1"]
     assert check1.changed == 1
-    assert len(check1.result["issued"]) == 102
+    assert len(check1.result["issued"]) == 104  # 100 meters, 3 reader identities, 1 broker
     assert check1.result["clients"]["whatwatt-050"]["reasons"] == ["missing"]
     assert check1.result["clients"]["whatwatt-050"]["serial"] is None
     assert "clients/whatwatt-050: (absent)" in check1.stdout  # --diff
     assert runs["run1"].changed == 1
     result = runs["run1"].result
-    assert set(result["clients"]) == {f"whatwatt-{i:03d}" for i in range(1, 101)} | {"whatwatt-monitor"}
+    readers = {"whatwatt-monitor", "whatwatt-verify", "whatwatt-watch"}
+    assert set(result["clients"]) == {f"whatwatt-{i:03d}" for i in range(1, 101)} | readers
     assert sorted(result["issued"])[-1] == "servers/broker1"
     assert "PRIVATE KEY" not in runs["run1"].stdout and "PRIVATE KEY" not in json.dumps(result)
     assert runs["run2"].changed == 0 and runs["run2"].result["issued"] == []
@@ -176,7 +177,7 @@ def test_openssl_accepts_every_file(fleet100):
     pki = runner.pki
     ca, crl = os.path.join(pki, "ca.crt"), os.path.join(pki, "crl.pem")
     leaves = leaf_files(pki)
-    assert len(leaves) == 102
+    assert len(leaves) == 104
     assert all(verify(ca, leaves, crl).values())
 
     ca_text = openssl("x509", "-in", ca, "-noout", "-text").stdout
@@ -300,7 +301,7 @@ def test_ca_rollover_end_to_end(tmp_path):
     assert all(verify(bundle, leaf_files(pki), os.path.join(pki, "crl.pem")).values())
 
     act = runner.run(whatwatt_pki_ca_rollover="activate")
-    assert act.changed == 1 and len(act.result["issued"]) == 5  # 3 meters, monitor, broker
+    assert act.changed == 1 and len(act.result["issued"]) == 7  # 3 meters, 3 readers, broker
     assert act.result["ca"]["rollover_phase"] == "activated"
     assert runner.run(whatwatt_pki_ca_rollover="activate").changed == 0
     assert runner.run().changed == 0

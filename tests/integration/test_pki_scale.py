@@ -1,7 +1,7 @@
 """How long one pki task takes for 1000 devices (printed, never asserted: run with ``-s`` to see it).
 
-One ``ansible-playbook`` run issues the CA, one broker certificate and 1001 client certificates
-(1000 meters from the inventory plus the monitor) in one task; the second run checks every leaf
+One ``ansible-playbook`` run issues the CA, one broker certificate and 1003 client certificates
+(1000 meters from the inventory plus the three reader identities) in one task; the second run checks every leaf
 and changes nothing.
 """
 
@@ -17,13 +17,13 @@ pytestmark = pytest.mark.integration
 def test_one_task_for_1000_devices(tmp_path):
     runner = Runner(tmp_path, 1000)
     first = runner.run()
-    assert first.changed == 1 and len(first.result["issued"]) == 1002
+    assert first.changed == 1 and len(first.result["issued"]) == 1004
     before = mtimes(runner.pki)
     second = runner.run()
     assert second.changed == 0 and second.result["issued"] == []
     assert mtimes(runner.pki) == before
     assert len(os.listdir(os.path.join(runner.pki, "clients"))) == 2002
     print(
-        f"\npki, 1000 devices: first run (issue 1002 leaves) {first.elapsed:.1f}s, "
-        f"second run (check 1002 leaves, no change) {second.elapsed:.1f}s (whole ansible-playbook runs)"
+        f"\npki, 1000 devices: first run (issue 1004 leaves) {first.elapsed:.1f}s, "
+        f"second run (check 1004 leaves, no change) {second.elapsed:.1f}s (whole ansible-playbook runs)"
     )

@@ -177,7 +177,8 @@ def test_report_lists_every_certificate(fleet):
     with open(os.path.join(report_dir, "certificates.json"), encoding="utf-8") as handle:
         report = json.load(handle)
     rows = {(row["kind"], row["name"]): row for row in report["certificates"]}
-    expected = {("ca", "ca"), ("server", "broker"), ("client", "whatwatt-monitor")}
+    expected = {("ca", "ca"), ("server", "broker")}
+    expected |= {("client", reader) for reader in ("whatwatt-monitor", "whatwatt-verify", "whatwatt-watch")}
     expected |= {("client", name) for name in NAMES}
     assert set(rows) == expected
     for key, row in rows.items():

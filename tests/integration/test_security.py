@@ -7,6 +7,7 @@ meters keep publishing while hostile clients, bursts and faults happen. Cases ru
 fleet converged for the next. docs/security.md lists every case and the existing tests that cover the rest.
 """
 
+import contextlib
 import datetime
 import json
 import os
@@ -17,6 +18,7 @@ import sys
 import time
 
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -30,7 +32,11 @@ from tests.integration.security.fleet import (
     NAMES,
     PKI_PLAYBOOK,
     REVOKED,
+    ROLE_CIPHERS,
+    ROOT,
     SITE,
+    VERIFY,
+    WATCH,
     WEB_PASSWORD,
     Fleet,
     changed_hosts,
@@ -40,13 +46,18 @@ from tests.integration.security.fleet import (
     show,
     tree_digest,
 )
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import pki_crypto
+from tests.support.broker import MosquittoBroker
 from tests.support.certs import Issued, issue, make_ca
+from tests.support.ports import free_port
 
 # The fixture may wait for another user of the machine-wide broker (flock); the cases themselves are short.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BURST = os.path.join(HERE, "security", "burst.py")
+REVOKE = os.path.join(ROOT, "playbooks", "revoke.yml")
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"  # Debian's libfaketime
 UTC = datetime.UTC
 needs_role_broker = pytest.mark.skipif(
     os.environ.get("WHATWATT_SECURITY_BROKER", "role") == "scratch", reason="needs the mosquitto role's broker"
@@ -121,9 +132,11 @@ def connects_of(fleet):
     return {name: fleet.state(name)["mqtt"]["connects"] for name in NAMES}
 
 
-def assert_fleet_healthy(fleet, start, connects_before=None, except_for=()):
-    """Every meter published after ``start``; none reconnected (except ``except_for``)."""
-    missing = fleet.canary.wait_all(start)
+def assert_fleet_healthy(fleet, start, connects_before=None, except_for=(), offline=()):
+    """Every meter published after ``start``; none reconnected (except ``except_for``). ``offline``: meters the case
+    took offline on purpose (a stolen meter), left out of both checks."""
+    except_for = [*except_for, *offline]
+    missing = fleet.canary.wait_all(start, names=[name for name in NAMES if name not in offline])
     assert missing == [], f"legitimate meters stopped publishing: {missing}"
     if connects_before is not None:
         now = connects_of(fleet)
@@ -254,10 +267,10 @@ def case_revoked(fleet):
     return outcome != "connected", outcome
 
 
-def _device_session(fleet, name):
+def _device_session(fleet, name, client_id=None):
     session = hostile.Session(BROKER_IP, fleet.broker_port, pki_path(fleet, "ca-bundle.crt"),
                               pki_path(fleet, "clients", f"{name}.crt"), pki_path(fleet, "clients", f"{name}.key"),
-                              name=f"{name}-stolen")  # fmt: skip
+                              name=f"{name}-stolen", client_id=client_id)  # fmt: skip
     outcome = session.start()
     assert outcome == "connected", outcome
     return session
@@ -293,6 +306,42 @@ def case_subscribe_to_everything(fleet):
         session.stop()
     detail = f"suback={session.subacks} received={len(session.messages)} canary={seen_by_canary}"
     return session.messages == [] and seen_by_canary >= len(NAMES), detail
+
+
+def case_client_id_takeover(fleet):
+    """sec-02's (stolen) certificate connects with sec-01's client id and publishes on sec-01's topic."""
+    victim = "sec-01"
+    victim_connects = fleet.state(victim)["mqtt"]["connects"]
+    with open(fleet.broker_log_path(), "rb") as handle:
+        log_start = len(handle.read())
+    session = _device_session(fleet, "sec-02", client_id=victim)
+    try:
+        start = time.monotonic()
+        forged = session.client.publish(f"meters/{victim}", "forged-as-sec-01", qos=1)
+        hostile.wait_for(lambda: forged.mid in session.pubacks)
+        time.sleep(4)  # four report intervals of the victim
+        alive = session.connected.is_set() and not session.failed.is_set()
+    finally:
+        session.stop()
+    victim_messages = [p for _t, topic, p in fleet.canary.since(start) if topic == f"meters/{victim}"]
+    with open(fleet.broker_log_path(), "rb") as handle:
+        log = handle.read()[log_start:].decode("utf-8", "replace")
+    renamed = [line for line in log.splitlines() if "New client connected" in line and "u'sec-02'" in line]
+    displaced = [line for line in log.splitlines() if f"Client {victim} already connected" in line]
+    now = fleet.state(victim)["mqtt"]
+    detail = (f"thief session alive={alive}, puback={session.pubacks.get(forged.mid)}, broker log {renamed[-1:]}, "
+              f"victim messages in 4 s={len(victim_messages)}, victim connects {victim_connects}->{now['connects']}, "
+              f"displacements logged={displaced}")  # fmt: skip
+    refused = (
+        "forged-as-sec-01" not in victim_messages
+        and session.pubacks.get(forged.mid) == 135
+        and now["connects"] == victim_connects
+        and now["connected"]
+        and len(victim_messages) >= 2
+        and displaced == []
+        and any(" as sec-02 " in line for line in renamed)
+    )
+    return refused, detail
 
 
 def _s_client_valid(fleet, *args):
@@ -335,24 +384,55 @@ HOSTILE = {
     "tls_1_1": case_tls_1_1,
     "tls_1_0": case_tls_1_0,
     "weak_ciphers": case_weak_ciphers,
+    "client_id_takeover": case_client_id_takeover,
+}
+# Cases that use a meter's (stolen) key: that meter is taken offline meanwhile, as a stolen meter would be. With the
+# client id bound to the identity, a thief online at the same time as the meter could only displace that meter
+# itself (the broker gives the thief its client id), never another one.
+STOLEN = {
+    "publish_to_another_meters_topic": "sec-02",
+    "subscribe_to_everything": "sec-02",
+    "client_id_takeover": "sec-02",
 }
 
 
 @pytest.mark.parametrize("case", list(HOSTILE))
 def test_hostile_client_refused_while_the_fleet_keeps_publishing(fleet, case):
-    connects = connects_of(fleet)
-    start = time.monotonic()
-    refused, detail = HOSTILE[case](fleet)
-    print(f"{case}: {detail}")
-    assert refused, f"{case} was NOT refused: {detail}"
-    assert_fleet_healthy(fleet, start, connects)
+    stolen = STOLEN.get(case)
+    with fleet.offline(stolen) if stolen else contextlib.nullcontext():
+        connects = connects_of(fleet)
+        start = time.monotonic()
+        refused, detail = HOSTILE[case](fleet)
+        print(f"{case}: {detail}")
+        assert refused, f"{case} was NOT refused: {detail}"
+        assert_fleet_healthy(fleet, start, connects, offline=[stolen] if stolen else [])
+    if stolen:
+        assert_fleet_healthy(fleet, time.monotonic())
 
 
 def test_hostile_control_a_valid_client_is_accepted(fleet):
     inverted, detail = case_valid_client_control(fleet)
     assert not inverted, detail
-    outcome = attempt(fleet, *client_files(fleet, "sec-03"))
+    # A reader identity no one uses in this module: a meter's would displace that meter (client id = identity).
+    outcome = attempt(fleet, *client_files(fleet, VERIFY))
     assert outcome == "connected"
+
+
+def test_a_watch_subscriber_is_not_displaced_through_a_whole_site_run(fleet):
+    """The canary (whatwatt-watch, as a person's mosquitto_sub) stays connected while site.yml pushes and verifies
+    every meter with the verifier's identity (whatwatt-monitor)."""
+    disconnects = fleet.canary.disconnects
+    start = time.monotonic()
+    proc = fleet.playbook(SITE, "-v", "-e", "whatwatt_force_certificates=true", label="site.yml, watch subscriber")
+    assert proc.returncode == 0, show(proc)
+    assert f"{len(NAMES)} changed, {len(NAMES)} verified, 0 failed" in proc.stdout, show(proc)
+    per_meter = {name: 0 for name in NAMES}
+    for _t, topic, _p in fleet.canary.since(start):
+        per_meter[topic.split("/", 1)[1]] = per_meter.get(topic.split("/", 1)[1], 0) + 1
+    print(f"watch subscriber through {proc.elapsed:.1f} s of site.yml: disconnects "
+          f"{fleet.canary.disconnects - disconnects}, messages per meter {per_meter}")  # fmt: skip
+    assert fleet.canary.disconnects == disconnects
+    assert all(count >= 2 for count in per_meter.values()), per_meter
 
 
 # ---------------------------------------------------------------------------------------------- load
@@ -595,9 +675,16 @@ def _key_files(*directories):
     return out
 
 
-def assert_nothing_half_written(fleet):
+def leftover_temporaries(fleet):
     directories = [fleet.pki_dir] + ([] if fleet.scratch else ["/etc/mosquitto"])
-    leftovers = [p for p in _key_files(*directories) if os.path.basename(p).startswith((".tmp-", ".ansible_tmp"))]
+    return [p for p in _key_files(*directories) if os.path.basename(p).startswith((".tmp-", ".ansible_tmp"))]
+
+
+def assert_nothing_half_written(fleet, earlier=()):
+    """No temporary file left (``earlier``: ones an earlier case left, which are that case's finding), every key,
+    certificate and record parses."""
+    directories = [fleet.pki_dir] + ([] if fleet.scratch else ["/etc/mosquitto"])
+    leftovers = [p for p in leftover_temporaries(fleet) if p not in earlier]
     assert leftovers == [], f"half-written files left behind: {leftovers}"
     for path in _key_files(*directories):
         with open(path, "rb") as handle:
@@ -658,6 +745,196 @@ def test_run_killed_half_way_leaves_nothing_half_written_and_the_next_run_comple
     if point == list(KILL_POINTS)[-1]:  # once is enough to show the recovered state is a converged one
         proc = fleet.playbook(SITE, label=f"second run after kill {point}")
         assert proc.returncode == 0 and changed_hosts(proc) == [], show(proc)
+
+
+# ---------------------------------------------------------------------------------------------- time alone
+@contextlib.contextmanager
+def broker_in_the_future(fleet, days, crlfile, tag):
+    """A scratch Mosquitto on the fleet's CA, broker certificate and a CRL, its clock ``days`` ahead (libfaketime);
+    same listener settings as the role's (mTLS, CRL, TLS 1.2, ciphers, client id bound to the identity)."""
+    assert os.path.exists(FAKETIME_LIB), f"{FAKETIME_LIB} missing: tools/install-system-deps.sh installs libfaketime"
+    broker = MosquittoBroker(
+        os.path.join(fleet.base, f"future-{tag}"), pki_path(fleet, "ca-bundle.crt"),
+        pki_path(fleet, "servers", "sec-broker.crt"), pki_path(fleet, "servers", "sec-broker.key"),
+        host=BROKER_IP, port=free_port(BROKER_IP), crlfile=crlfile,
+        extra_config=f"ciphers {ROLE_CIPHERS}\nuse_username_as_clientid true",
+        env={"LD_PRELOAD": FAKETIME_LIB, "FAKETIME": f"+{days}d"},
+    )  # fmt: skip
+    broker.start()
+    try:
+        first = broker.log().split(":", 1)[0]
+        # The broker's own log stamps prove its clock moved (mosquitto logs epoch seconds here).
+        assert abs(int(first) - (time.time() + days * 86400)) < 600, (first, days)
+        yield broker
+    finally:
+        broker.stop()
+
+
+def _outcomes(fleet, port, names):
+    return {
+        name: hostile.attempt(BROKER_IP, port, pki_path(fleet, "ca-bundle.crt"), *client_files(fleet, name))
+        for name in names
+    }
+
+
+def test_broker_clock_300_days_ahead_admits_the_fleet_and_refuses_the_revoked_meter(fleet):
+    """Default 365-day certificates, the CRL as the pki role signs it, nobody running a playbook for 300 days."""
+    # A certificate of the fleet CA valid for 100 more days: refused 300 days ahead, so the clock really moved.
+    soon = issue(ca_of(fleet), "sec-01", not_after=datetime.datetime.now(UTC) + datetime.timedelta(days=100))
+    soon.write(os.path.join(fleet.base, "hostile"), "soon-sec-01")
+    revoked = os.path.join(fleet.base, "revoked", REVOKED)
+    with broker_in_the_future(fleet, 300, pki_path(fleet, "crl.pem"), "300d") as broker:
+        fleet_outcomes = _outcomes(fleet, broker.port, [*NAMES, MONITOR, VERIFY])
+        revoked_outcome = attempt_at(fleet, broker.port, revoked + ".crt", revoked + ".key")
+        soon_outcome = attempt_at(fleet, broker.port, soon.cert_path, soon.key_path)
+    print(f"300 days ahead: fleet {fleet_outcomes}; revoked: {revoked_outcome}; 100-day certificate: {soon_outcome}")
+    assert set(fleet_outcomes.values()) == {"connected"}, fleet_outcomes
+    assert revoked_outcome != "connected"
+    assert soon_outcome != "connected"
+
+
+def test_a_30_day_crl_refuses_the_whole_fleet_40_days_ahead(fleet):
+    """The outage of issue 14 reproduced, so the case above is known to be able to fail: the old 30-day CRL."""
+    ca = ca_of(fleet)
+    with open(pki_path(fleet, "crl.pem"), "rb") as handle:
+        current = pki_crypto.load_crls(handle.read())[0]
+    now = datetime.datetime.now(UTC)
+    old_style = pki_crypto.build_crl(
+        ca.cert, ca.key, [(entry.serial_number, entry.revocation_date_utc) for entry in current],
+        now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=30), 1,
+    )  # fmt: skip
+    path = os.path.join(fleet.base, "crl-30-days.pem")
+    with open(path, "wb") as handle:
+        handle.write(pki_crypto.crl_pem(old_style))
+    with broker_in_the_future(fleet, 0, path, "0d") as broker:
+        today = _outcomes(fleet, broker.port, NAMES[:2])
+    with broker_in_the_future(fleet, 40, path, "40d") as broker:
+        later = _outcomes(fleet, broker.port, NAMES[:2])
+    print(f"30-day CRL: today {today}; 40 days ahead {later}")
+    assert set(today.values()) == {"connected"}
+    assert "connected" not in later.values()
+
+
+def test_verify_fails_and_report_warns_before_meters_would_be_refused(fleet):
+    """Thresholds beyond the 365-day certificates stand for "a date is close": verify.yml fails naming it before it
+    touches anything else, report.yml warns and records it; with the defaults the report has no warning."""
+    verify = fleet.playbook(os.path.join(ROOT, "playbooks", "verify.yml"), "-e", "whatwatt_verify_min_days=400",
+                            label="verify.yml, 400-day threshold")  # fmt: skip
+    assert verify.returncode != 0, show(verify)
+    fatal = fatal_line(verify, "localhost")
+    assert "Meters would be refused soon" in fatal and "client sec-01 is in 36" in fatal, fatal
+    assert "then the broker refuses it" in fatal and "server sec-broker" in fatal, fatal
+    assert "the CRL" not in fatal  # the CRL lasts as long as the CA (3650 days)
+    report_dir = os.path.join(fleet.base, "report-400")
+    report = fleet.playbook(os.path.join(ROOT, "playbooks", "report.yml"), "-e", "whatwatt_report_warn_days=400",
+                            "-e", f"whatwatt_report_dir={report_dir}", label="report.yml, 400 days")  # fmt: skip
+    assert report.returncode == 0, show(report)
+    assert "[WARNING]: client sec-01 is in 36" in report.stdout + report.stderr, show(report)
+    with open(os.path.join(report_dir, "certificates.json"), encoding="utf-8") as handle:
+        data = json.load(handle)
+    assert {w["name"] for w in data["refusal_warnings"]} >= {*NAMES, "sec-broker"}
+    assert data["first_refusal"]["kind"] in ("client", "server")
+    report_dir = os.path.join(fleet.base, "report-default")
+    report = fleet.playbook(os.path.join(ROOT, "playbooks", "report.yml"), "-e", f"whatwatt_report_dir={report_dir}",
+                            label="report.yml")  # fmt: skip
+    assert report.returncode == 0, show(report)
+    with open(os.path.join(report_dir, "certificates.json"), encoding="utf-8") as handle:
+        assert json.load(handle)["refusal_warnings"] == []
+
+
+def attempt_at(fleet, port, cert, key):
+    return hostile.attempt(BROKER_IP, port, pki_path(fleet, "ca-bundle.crt"), cert, key)
+
+
+# ---------------------------------------------------------------------------------------------- concurrent runs
+def _slice_inventory(fleet, index, half):
+    """The fleet's inventory with only ``half`` of the meters, and a PKI client list of that half (plus the readers
+    and the revoked identity): the other half exists only in the PKI's own record, as in an AWX job slice."""
+    fleet.write_inventory()
+    with open(fleet.inventory, encoding="utf-8") as handle:
+        inventory = yaml.safe_load(handle)
+    meters = inventory["all"]["children"]["meters"]["hosts"]
+    for name in list(meters):
+        if name not in half:
+            del meters[name]
+    inventory["all"]["vars"]["whatwatt_pki_clients"] = [*half, MONITOR, VERIFY, WATCH, REVOKED]
+    path = os.path.join(fleet.base, f"slice-{index}.yml")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        yaml.safe_dump(inventory, handle)
+    return path
+
+
+@needs_role_broker
+def test_two_concurrent_site_runs_on_disjoint_halves_keep_the_pki_consistent_and_the_acl_complete(fleet):
+    halves = [NAMES[: len(NAMES) // 2], NAMES[len(NAMES) // 2 :]]
+    earlier = leftover_temporaries(fleet)
+    procs, begin = [], time.monotonic()
+    for index, half in enumerate(halves):
+        cmd = [os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i", _slice_inventory(fleet, index, half), SITE,
+               "-v", "-e", "whatwatt_force_certificates=true"]  # fmt: skip
+        procs.append(subprocess.Popen(cmd, env=fleet.env(), cwd=fleet.base, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True))  # fmt: skip
+        time.sleep(0.5)  # the first one takes the lock
+    outputs = []
+    for proc in procs:
+        out, _err = proc.communicate(timeout=900)
+        outputs.append((proc.returncode, out, time.monotonic() - begin))
+        fleet.outputs.append(("concurrent site.yml", out))
+    summary = [(rc, f"{elapsed:.0f} s", "locked by another run" in out) for rc, out, elapsed in outputs]
+    print(f"two concurrent site.yml runs (rc, finished after, waited for the lock): {summary}")
+    for (rc, out, _elapsed), half in zip(outputs, halves, strict=True):
+        assert rc == 0, out[-6000:]
+        assert f"{len(half)} changed, {len(half)} verified, 0 failed" in out, out[-6000:]
+    waiting = [out for _rc, out, _e in outputs if "is locked by another run (pid " in out]
+    assert len(waiting) == 1, "exactly one run must have waited for the other, naming it"
+    # One consistent PKI: the state parses, the CRL lists exactly the recorded revocations, every meter's key fits.
+    with open(pki_path(fleet, "state.json"), encoding="utf-8") as handle:
+        state = json.load(handle)
+    with open(pki_path(fleet, "crl.pem"), "rb") as handle:
+        crl = pki_crypto.load_crls(handle.read())[0]
+    assert {int(e["serial"], 16) for e in state["revoked"]} == {entry.serial_number for entry in crl}
+    assert_nothing_half_written(fleet, earlier)
+    # The broker's ACL names every meter, whichever run wrote it last.
+    with open("/etc/mosquitto/acl", encoding="utf-8") as handle:
+        acl = handle.read()
+    missing = [name for name in NAMES if f"user {name}\ntopic write meters/{name}" not in acl]
+    assert missing == [], f"the ACL lost {missing}"
+    assert f"user {REVOKED}\n" not in acl
+    assert fleet.canary.wait_all(time.monotonic(), timeout=20) == []
+
+
+# ---------------------------------------------------------------------------------------------- revocation
+def test_revoke_yml_ends_the_revoked_meters_session_and_the_others_come_back(fleet):
+    """revoke.yml restarts the broker (a reload leaves the revoked session connected): the revoked meter is
+    disconnected and refused from then on; every other meter reconnects. Last case that uses the fleet's meters."""
+    target, others = NAMES[-1], NAMES[:-1]
+    assert fleet.state(target)["mqtt"]["connected"]
+    before = connects_of(fleet)
+    start = time.monotonic()
+    proc = fleet.playbook(REVOKE, "-e", json.dumps({"whatwatt_revoke": [target]}), label=f"revoke.yml {target}")
+    end = time.monotonic()
+    assert proc.returncode == 0, show(proc)
+    assert "Restart mosquitto" in proc.stdout, show(proc)
+    back = fleet.canary.wait_all(end, names=others, timeout=30)
+    regained = time.monotonic() - end
+    time.sleep(3)  # the revoked meter keeps retrying: it must stay out
+    state = fleet.state(target)["mqtt"]
+    after = connects_of(fleet)
+    gaps = {}
+    for name in others:
+        stamps = [t for t, topic, _p in fleet.canary.since(start) if topic == f"meters/{name}"]
+        gaps[name] = round(max(b - a for a, b in zip(stamps, stamps[1:], strict=False)), 1) if len(stamps) > 1 else None
+    late = [p for t, topic, p in fleet.canary.since(end) if topic == f"meters/{target}"]
+    reconnects = {n: after[n] - before[n] for n in NAMES}
+    print(f"revoke.yml {proc.elapsed:.1f} s; others publishing again {regained:.1f} s after it returned; longest gap"
+          f" per meter (s) {gaps}; reconnects {reconnects}; {target}: connected={state['connected']}"
+          f" last_error={state.get('last_error')!r}, messages after the run {len(late)}")  # fmt: skip
+    assert back == [], f"meters not back after the revocation restart: {back}"
+    assert not state["connected"] and late == []
+    assert all(after[n] - before[n] == 1 for n in others), {n: after[n] - before[n] for n in others}
+    with open(os.path.join(fleet.base, "host_vars", f"{target}.yml"), encoding="utf-8") as handle:
+        assert "whatwatt_revoked: true" in handle.read()
 
 
 # ---------------------------------------------------------------------------------------------- secrets everywhere

@@ -20,7 +20,7 @@ class MosquittoBroker:
     """Start/stop a mosquitto process; ``require_certificate`` and ``use_identity_as_username`` on."""
 
     def __init__(self, workdir, cafile, certfile, keyfile, host="127.0.0.1", port=None, acl=None,
-                 crlfile=None, tls_version="tlsv1.2", extra_config=""):  # fmt: skip
+                 crlfile=None, tls_version="tlsv1.2", extra_config="", env=None):  # fmt: skip
         self.workdir = os.path.abspath(str(workdir))
         self.cafile, self.certfile, self.keyfile = cafile, certfile, keyfile
         self.host = host
@@ -29,6 +29,7 @@ class MosquittoBroker:
         self.crlfile = crlfile
         self.tls_version = tls_version
         self.extra_config = extra_config
+        self.env = env  # extra environment, e.g. libfaketime's LD_PRELOAD + FAKETIME to move the broker's clock
         self.proc = None
         self.conf_path = os.path.join(self.workdir, "mosquitto.conf")
         self.log_path = os.path.join(self.workdir, "mosquitto.log")
@@ -69,7 +70,11 @@ class MosquittoBroker:
         with open(self.conf_path, "w", encoding="utf-8") as handle:
             handle.write(self.config_text())
         self.proc = subprocess.Popen(
-            [MOSQUITTO, "-c", self.conf_path], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+            [MOSQUITTO, "-c", self.conf_path],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=dict(os.environ, **self.env) if self.env else None,
         )
         try:
             deadline = time.monotonic() + timeout

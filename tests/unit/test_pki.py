@@ -362,14 +362,52 @@ def test_revoke_unknown_name_fails(tmp_path):
 
 
 def test_crl_refreshed_before_next_update(tmp_path):
+    # The rolling lifetime (crl_valid_days > 0), for relying parties that fetch CRLs.
     root = tmp_path / "pki"
-    past = fleet(root, now=NOW - 25 * DAY)
+    past = fleet(root, now=NOW - 25 * DAY, crl_valid_days=30)
     assert past["crl"]["next_update"] == c.isoformat(NOW + 5 * DAY)
-    result = fleet(root)
+    result = fleet(root, crl_valid_days=30)
     assert result["crl"]["changed"] and result["crl"]["reasons"] == ["refresh"]
     assert result["changed_files"] == ["crl.pem", "state.json"]  # state.json: the CRL number
     assert result["issued"] == []
+    assert fleet(root, crl_valid_days=30)["changed"] is False
+
+
+def test_crl_lasts_as_long_as_its_ca_by_default(tmp_path):
+    root = tmp_path / "pki"
+    first = fleet(root)
+    ca_not_after = first["ca"]["not_after"]
+    assert first["crl"]["next_update"] == ca_not_after
+    # Nothing is due years later, as long as the CA lives: an unattended broker keeps its CRL.
+    assert fleet(root, now=NOW + 3000 * DAY)["crl"]["changed"] is False
+    # Every leaf the CA signed expires no later than the CRL: the CRL is never the first thing to lapse.
+    leaves = list(first["clients"].values()) + list(first["servers"].values())
+    assert all(leaf["not_after"] <= first["crl"]["next_update"] for leaf in leaves)
+
+
+def test_a_rolling_crl_is_moved_to_the_ca_bound_lifetime(tmp_path):
+    root = tmp_path / "pki"
+    fleet(root, crl_valid_days=30)
+    result = fleet(root)
+    assert result["crl"]["reasons"] == ["next_update_changed"]
+    assert result["crl"]["next_update"] == result["ca"]["not_after"]
     assert fleet(root)["changed"] is False
+
+
+def test_crl_next_update(ca):
+    assert p.crl_next_update(ca[0], NOW, 0) == ca[0].not_valid_after_utc
+    assert p.crl_next_update(ca[0], NOW, 30) == NOW + 30 * DAY
+
+
+def test_crl_bound_to_its_ca_is_never_refreshed_only_checked(ca):
+    wanted = [ca[0].not_valid_after_utc]
+    bound = crl(ca, next_update=ca[0].not_valid_after_utc)
+    late = NOW + 3640 * DAY  # within refresh_before of the CA's end: signing again could not extend it
+    assert p.crl_needs_refresh([bound], [ca[0]], [set()], late, 7 * DAY, wanted_next_update=wanted) == []
+    rolling = crl(ca)
+    assert p.crl_needs_refresh([rolling], [ca[0]], [set()], NOW, 7 * DAY, wanted_next_update=wanted) == [
+        "next_update_changed"
+    ]
 
 
 def test_ca_rollover_walk(tmp_path):
@@ -505,3 +543,17 @@ def test_leaf_spec_refuses_bad_names_before_anything_is_issued(kwargs, words):
 def test_leaf_spec_accepts_wildcard_and_plain_dns_names():
     spec = p.LeafSpec("server", "b", dns_names=["*.example.net", "broker-1.lan", "localhost"])
     assert spec.dns_names == ["*.example.net", "broker-1.lan", "localhost"]
+
+
+def test_identities_come_from_the_pki_not_from_this_runs_clients(tmp_path):
+    root = tmp_path / "pki"
+    fleet(root)
+    # A run that knows only part of the fleet (--limit, an inventory slice) still reports every identity.
+    part = fleet(root, clients=["whatwatt-001", "whatwatt-new"])
+    assert part["identities"] == ["whatwatt-001", "whatwatt-002", "whatwatt-003", "whatwatt-monitor", "whatwatt-new"]
+    revoked = fleet(root, revoke=["whatwatt-002"])
+    assert "whatwatt-002" not in revoked["identities"] and "whatwatt-new" in revoked["identities"]
+
+
+def test_client_identities():
+    assert p.client_identities(["a", "b"], ["c"], ["client:b", "server:a"]) == ["a", "c"]

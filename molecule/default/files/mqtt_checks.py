@@ -30,7 +30,7 @@ TIMEOUT = 8
 class Session:
     """A paho client that records what happened to it."""
 
-    def __init__(self, pki, cn, host, port, ca=None, protocol=mqtt.MQTTv311, clients_dir="clients"):
+    def __init__(self, pki, cn, host, port, ca=None, protocol=mqtt.MQTTv311, clients_dir="clients", client_id=None):
         self.connected = threading.Event()
         self.failed = threading.Event()
         self.messages = []
@@ -40,7 +40,7 @@ class Session:
         self.pubacks = {}
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
-            client_id="{}-{}".format(cn or "anon", uuid.uuid4().hex[:6]),
+            client_id=client_id or "{}-{}".format(cn or "anon", uuid.uuid4().hex[:6]),
             protocol=protocol,
         )
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -322,7 +322,56 @@ def matrix(pki, host, port):
     except OSError as exc:
         plain = f"closed ({exc})"
     record("no_plaintext_1883", plain != "open", plain)
+    takeover(pki, host, port, record)
     print(json.dumps(results, indent=1, sort_keys=True))
+
+
+def takeover(pki, host, port, record):
+    """whatwatt-002's valid certificate presents whatwatt-001's client id while whatwatt-001 publishes every 0.5 s:
+    the broker gives the intruder its own identity as client id, so the victim is not displaced and nothing the
+    intruder writes to the victim's topic arrives."""
+    watcher = Session(pki, "whatwatt-monitor", host, port, protocol=mqtt.MQTTv5)
+    victim = Session(pki, "whatwatt-001", host, port, protocol=mqtt.MQTTv5, client_id="whatwatt-001")
+    outcomes = [watcher.start(), victim.start()]
+    watcher.client.subscribe("meters/whatwatt-001", qos=1)
+    wait_for(lambda: watcher.subacks)
+    stop = threading.Event()
+
+    def publish():
+        n = 0
+        while not stop.is_set():
+            victim.client.publish("meters/whatwatt-001", f"victim-{n}", qos=1)
+            n += 1
+            stop.wait(0.5)
+
+    publisher = threading.Thread(target=publish, daemon=True)
+    publisher.start()
+    intruder = Session(pki, "whatwatt-002", host, port, protocol=mqtt.MQTTv5, client_id="whatwatt-001")
+    outcomes.append(intruder.start())
+    start = len(watcher.messages)
+    forged = intruder.client.publish("meters/whatwatt-001", "forged", qos=1) if outcomes[-1] == "connected" else None
+    wait_for(lambda: forged is not None and forged.mid in intruder.pubacks)
+    time.sleep(3)
+    stop.set()
+    publisher.join(5)
+    after = [payload for _topic, payload in watcher.messages[start:]]
+    detail = (
+        f"outcomes={outcomes} victim disconnects={victim.disconnects} intruder puback="
+        f"{intruder.pubacks.get(forged.mid) if forged else None} victim messages after the intrusion="
+        f"{len([p for p in after if p.startswith('victim-')])} forged seen={'forged' in after}"
+    )
+    record(
+        "takeover_refused_victim_keeps_publishing",
+        outcomes == ["connected"] * 3
+        and victim.disconnects == 0
+        and not victim.failed.is_set()
+        and "forged" not in after
+        and intruder.pubacks.get(forged.mid) == 135
+        and len([p for p in after if p.startswith("victim-")]) >= 4,
+        detail,
+    )
+    for session in (intruder, victim, watcher):
+        session.stop()
 
 
 def hold(pki, host, port, workdir):

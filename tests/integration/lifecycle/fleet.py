@@ -193,7 +193,7 @@ class Fleet:
             self.support_broker = MosquittoBroker(
                 os.path.join(self.base, "broker"), files["ca"], files["cert"], files["key"], host=BROKER_IP,
                 port=self.broker_port, crlfile=files["crl"],
-                acl="user whatwatt-monitor\ntopic read meters/#\n\npattern write meters/%u\n",
+                acl=READERS_ACL + "\npattern write meters/%u\n", extra_config="use_username_as_clientid true",
             ).start()  # fmt: skip
         elif digest["ca"] != self._seen.get("ca"):
             self.support_broker.stop()
@@ -243,8 +243,16 @@ class Fleet:
         return out
 
 
+READERS_ACL = "".join(
+    f"user {r}\ntopic read meters/#\n" for r in ("whatwatt-monitor", "whatwatt-verify", "whatwatt-watch")
+)
+
+
 class Subscriber:
-    """A long-lived paho subscriber (monitor identity) that records messages and every disconnect."""
+    """A long-lived paho subscriber (people's watch identity) that records messages and every disconnect.
+
+    Not the verifier's whatwatt-monitor: the broker binds the client id to the identity, so the two would displace
+    each other."""
 
     def __init__(self, fleet, client_id, topic="meters/#"):
         self.messages = []
@@ -252,7 +260,7 @@ class Subscriber:
         self.connects = 0
         self._lock = threading.Lock()
         ctx = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=os.path.join(fleet.pki_dir, "ca-bundle.crt"))
-        monitor = os.path.join(fleet.pki_dir, "clients", "whatwatt-monitor")
+        monitor = os.path.join(fleet.pki_dir, "clients", "whatwatt-watch")
         ctx.load_cert_chain(f"{monitor}.crt", f"{monitor}.key")
         self.client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=paho.MQTTv311)
         self.client.tls_set_context(ctx)

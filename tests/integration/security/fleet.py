@@ -38,7 +38,9 @@ COUNT = 10
 FIRST_IP = "127.0.50.1"
 BROKER_IP = "127.0.50.250"
 NAMES = [f"sec-{n:02d}" for n in range(1, COUNT + 1)]
-MONITOR = "whatwatt-monitor"
+MONITOR = "whatwatt-monitor"  # the device role's verifier
+VERIFY = "whatwatt-verify"  # verify.yml's verifier
+WATCH = "whatwatt-watch"  # people watching: the canary
 REVOKED = "sec-revoked"
 # Distinctive secrets: the suite greps every output and log for them.
 WEB_PASSWORD = "Web-UI-pw-7Qz!x93"
@@ -49,7 +51,7 @@ ROLE_CIPHERS = (
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305:"
     "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-CHACHA20-POLY1305"
 )
-SCRATCH_ACL = "user whatwatt-monitor\ntopic read meters/#\n" + "".join(
+SCRATCH_ACL = "".join(f"user {reader}\ntopic read meters/#\n" for reader in (MONITOR, VERIFY, WATCH)) + "".join(
     f"\nuser {name}\ntopic write meters/{name}\n" for name in NAMES
 )
 RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
@@ -64,15 +66,18 @@ def show(proc):
 
 
 class Canary:
-    """The monitoring identity subscribed to meters/# for the whole module: who published when."""
+    """People's watch identity (whatwatt-watch) subscribed to meters/# for the whole module: who published when.
+
+    Not the verifier's identity: the broker binds the client id to the certificate identity, so a canary sharing
+    whatwatt-monitor would be displaced by every site.yml run's verifier (and displace it)."""
 
     def __init__(self, pki_dir, port):
         self.collector = Collector(
             BROKER_IP,
             port,
             os.path.join(pki_dir, "ca-bundle.crt"),
-            os.path.join(pki_dir, "clients", f"{MONITOR}.crt"),
-            os.path.join(pki_dir, "clients", f"{MONITOR}.key"),
+            os.path.join(pki_dir, "clients", f"{WATCH}.crt"),
+            os.path.join(pki_dir, "clients", f"{WATCH}.key"),
             topic="meters/#",
             client_id="sec-canary",
         )
@@ -153,7 +158,7 @@ class Fleet:
             whatwatt_broker_port=self.broker_port,
             whatwatt_password=WEB_PASSWORD,
             whatwatt_pki_ca_key_passphrase=CA_PASSPHRASE,
-            whatwatt_pki_clients=[*NAMES, MONITOR, REVOKED],
+            whatwatt_pki_clients=[*NAMES, MONITOR, VERIFY, WATCH, REVOKED],
             whatwatt_verify_timeout=20,
             whatwatt_report_interval=1,
             mosquitto_manage_repository=False,
@@ -231,6 +236,16 @@ class Fleet:
         with opener.open(request, timeout=10) as response:
             return json.loads(response.read() or b"null")
 
+    @contextlib.contextmanager
+    def offline(self, name):
+        """The meter's MQTT client stopped (FREE licence) while a thief holds its key; back and publishing after."""
+        self.control(name, "/_emulator/license", {"type": "FREE"})
+        try:
+            yield
+        finally:
+            self.control(name, "/_emulator/license", {"type": "PLUS"})
+        assert self.canary.wait_all(time.monotonic(), names=[name], timeout=20) == [], f"{name} did not come back"
+
     def state(self, name):
         return self.control(name, "/_emulator/state", method="GET")
 
@@ -287,7 +302,7 @@ class Fleet:
             port=self.broker_port,
             acl=SCRATCH_ACL,
             crlfile=os.path.join(self.pki_dir, "crl.pem"),
-            extra_config=f"ciphers {ROLE_CIPHERS}",
+            extra_config=f"ciphers {ROLE_CIPHERS}\nuse_username_as_clientid true",
         )
         self.scratch_broker.start()
 

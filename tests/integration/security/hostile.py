@@ -15,7 +15,8 @@ TIMEOUT = 8
 class Session:
     """A paho MQTT 5 client over TLS that records what happened to it."""
 
-    def __init__(self, host, port, cafile, certfile=None, keyfile=None, name="hostile", max_version=None, ciphers=None):
+    def __init__(self, host, port, cafile, certfile=None, keyfile=None, name="hostile", max_version=None, ciphers=None,
+                 client_id=None):  # fmt: skip
         self.connected = threading.Event()
         self.failed = threading.Event()
         self.messages = []
@@ -23,7 +24,7 @@ class Session:
         self.subacks = []
         self.connack = None
         self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"{name}-{uuid.uuid4().hex[:6]}", protocol=mqtt.MQTTv5
+            CallbackAPIVersion.VERSION2, client_id=client_id or f"{name}-{uuid.uuid4().hex[:6]}", protocol=mqtt.MQTTv5
         )
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         ctx.load_verify_locations(cafile)
