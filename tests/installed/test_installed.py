@@ -142,7 +142,8 @@ def test_site_and_verify_by_fqcn_from_the_installed_collection(fleet):
     with open(prom, encoding="utf-8") as handle:
         families = {f.name: f for f in text_string_to_metric_families(handle.read())}
     expiry = families["whatwatt_certificate_not_after_timestamp_seconds"].samples
-    assert sorted(s.labels["name"] for s in expiry) == sorted(["ca", "broker", "whatwatt-monitor", *NAMES])
+    readers = ["whatwatt-monitor", "whatwatt-verify", "whatwatt-watch"]
+    assert sorted(s.labels["name"] for s in expiry) == sorted(["ca", "broker", *readers, *NAMES])
     assert all(s.value > time.time() + 300 * 86400 for s in expiry)
     assert families["whatwatt_crl_next_update_timestamp_seconds"].samples[0].value > time.time()
     ok = {s.labels["client_id"]: s.value for s in families["whatwatt_meter_verification_ok"].samples}
