@@ -57,9 +57,9 @@ def write_atomic(path, data, mode=0o600):
             return True
         return False
     directory = os.path.dirname(os.path.abspath(path))
-    tmp = _write_unnamed(directory, data, mode)
-    if tmp is None:
-        tmp = _write_named(directory, data, mode)
+    if _write_unnamed(directory, data, mode, path):
+        return True
+    tmp = _write_named(directory, data, mode)
     try:
         os.replace(tmp, path)
     except BaseException:
@@ -68,10 +68,12 @@ def write_atomic(path, data, mode=0o600):
     return True
 
 
-def _write_unnamed(directory, data, mode):
-    """Write ``data`` to an O_TMPFILE file and give it a temporary name only once it is complete.
+def _write_unnamed(directory, data, mode, target):
+    """Write ``data`` to an O_TMPFILE file, give it a temporary name only once it is complete, and rename that over
+    ``target`` straight away (before closing anything: every call that lets go of the GIL between naming and
+    renaming widens the window in which a SIGKILL leaves a whole ``.tmp-*`` copy, measured with 16 threads).
 
-    Returns that name, or None where O_TMPFILE or /proc is not available (the caller falls back).
+    Returns True when written, or None where O_TMPFILE or /proc is not available (the caller falls back).
     """
     flag = getattr(os, "O_TMPFILE", None)
     if flag is None:
@@ -94,11 +96,16 @@ def _write_unnamed(directory, data, mode):
             name = os.path.join(directory, ".tmp-" + os.urandom(6).hex())
             try:
                 os.link(str(fd), name, src_dir_fd=proc_fd, follow_symlinks=True)
-                return name
             except FileExistsError:
                 continue
             except OSError:
                 return None
+            try:
+                os.replace(name, target)
+            except BaseException:
+                _unlink_quietly(name)
+                raise
+            return True
         return None
     finally:
         os.close(proc_fd)
