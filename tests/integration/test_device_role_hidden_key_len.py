@@ -6,11 +6,14 @@ Loopback range of this suite: 127.0.31.x (meters .1-.6, broker .250). The tests 
 """
 
 import json
+import os
 import re
 
 import pytest
 
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_template import HOME_ASSISTANT_KEYS
 from tests.integration.test_device_role import changed_hosts, failed_hosts, show, start_env
+from tests.support.mqtt import Collector
 
 pytestmark = pytest.mark.integration
 
@@ -75,6 +78,23 @@ def test_rotation_of_one_client_certificate_pushes_only_that_meter(env):
     assert after["settings"]["client_certificate_sha256"] != before and after["mqtt"]["connected"]
     proc = env.playbook("device_role.yml")
     assert proc.returncode == 0 and changed_hosts(proc) == [], show(proc)
+
+
+def test_home_assistant_preset_through_the_role(env):
+    env.host_overrides["whatwatt-04"] = {"whatwatt_template_preset": "home_assistant"}
+    env.write_inventory()
+    proc = env.playbook("device_role.yml", "-v")
+    assert proc.returncode == 0, show(proc)
+    assert changed_hosts(proc) == ["whatwatt-04"] and "1 changed, 1 verified, 0 failed" in proc.stdout, show(proc)
+    monitor = [os.path.join(env.pki_dir, "clients", f"whatwatt-monitor.{ext}") for ext in ("crt", "key")]
+    with Collector(env.broker_ip, env.broker.port, os.path.join(env.pki_dir, "ca-bundle.crt"), *monitor,
+                   topic="meters/whatwatt-04", client_id="test-ha-role") as collector:  # fmt: skip
+        payload = json.loads(collector.wait_for(lambda m: len(m) >= 1, timeout=10)[0][1])
+    assert {key for key, _variable in HOME_ASSISTANT_KEYS} <= set(payload), payload
+    del env.host_overrides["whatwatt-04"]
+    env.write_inventory()
+    proc = env.playbook("device_role.yml")
+    assert proc.returncode == 0 and changed_hosts(proc) == ["whatwatt-04"], show(proc)
 
 
 def test_meter_that_does_not_come_up_is_rolled_back(env):

@@ -9,7 +9,7 @@ import pytest
 
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import device_preflight as pf
 from tests.unit.test_device_fake import FakeDevice
-from tests.unit.test_device_fleet import IPS, NAMES, fleet_options, pki_dir, run  # noqa: F401 - pki_dir fixture
+from tests.unit.test_device_fleet import IPS, NAMES, fleet_options, pki_dir, run  # noqa: F401  # pylint: disable=unused-import
 
 UTC = datetime.timezone.utc  # noqa: UP017
 WINDOW = (datetime.datetime(2026, 1, 1, tzinfo=UTC), datetime.datetime(2027, 1, 1, tzinfo=UTC))

@@ -12,7 +12,7 @@ from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import device
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import device_template as dt
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import device_verify as dv
 from tests.unit.test_device_fake import FakeDevice
-from tests.unit.test_device_fleet import IPS, NAMES, fleet_options, pki_dir, run  # noqa: F401 - pki_dir fixture
+from tests.unit.test_device_fleet import IPS, NAMES, fleet_options, pki_dir, run  # noqa: F401  # pylint: disable=unused-import
 
 
 def test_a_typo_in_a_variable_name_is_named():

@@ -20,7 +20,7 @@ from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_clie
 from tests.support.certs import make_ca
 from tests.support.fixtures import emulator_fleet, mtls_broker, pki  # noqa: F401  # pylint: disable=unused-import
 from tests.unit.test_device_fake import FakeDevice, Pki
-from tests.unit.test_device_fleet import IPS, NAMES, fleet_options, pki_dir, run  # noqa: F401 - pki_dir fixture
+from tests.unit.test_device_fleet import IPS, NAMES, fleet_options, pki_dir, run  # noqa: F401  # pylint: disable=unused-import
 
 
 def url(dev, path):
