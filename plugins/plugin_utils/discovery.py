@@ -15,15 +15,14 @@ __metaclass__ = type  # noqa: UP001 - required by ansible-test sanity
 import concurrent.futures
 import ipaddress
 
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_preflight import identity_problems
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_client import (
     WhatWattClient,
     WhatWattError,
-    check_device,
     device_facts,
 )
 
 MODEL_PREFIX = "WW_Go"
-MQTT_LICENCES = ("PLUS", "PRO")
 MAX_ADDRESSES = 65536
 # Outcomes of one probe, in the order the summary lists them.
 OUTCOMES = ("meter", "no_answer", "not_a_meter", "refused_password", "error")
@@ -62,11 +61,6 @@ def host_name(device_id, template="whatwatt-{id}"):
     return template.format(id=str(device_id).lower())
 
 
-def readiness(facts, label):
-    """Why the meter cannot run secure MQTT yet (firmware, licence); empty when it can."""
-    return check_device(facts, label, require_license=list(MQTT_LICENCES))
-
-
 def probe(address, port, password="", timeout=2.0, client_factory=WhatWattClient):
     """``(outcome, meter_or_reason)`` for one address."""
     client = client_factory(address, port, password=password or "", timeout=timeout, retries=0)
@@ -86,7 +80,7 @@ def probe(address, port, password="", timeout=2.0, client_factory=WhatWattClient
         return "not_a_meter", f"{address}:{port}: answers, but not as a WhatWatt Go"
     facts = device_facts(system)
     mac = ((system.get("wifi") or {}).get("mac")) or ((system.get("ethernet") or {}).get("mac"))
-    problems = readiness(facts, f"{address}:{port}")
+    problems = identity_problems(system)  # the device role's pre-flight: the same verdict before a push
     return "meter", dict(
         address=address,
         port=int(port),
@@ -98,7 +92,7 @@ def probe(address, port, password="", timeout=2.0, client_factory=WhatWattClient
         name=facts["name"] or "",
         auth=client.auth_scheme or "none",
         ready=not problems,
-        not_ready_reasons=[p.split(": ", 1)[-1] for p in problems],
+        not_ready_reasons=problems,
     )
 
 

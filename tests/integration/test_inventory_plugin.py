@@ -117,7 +117,7 @@ def test_list_shows_exactly_the_meters_it_can_read(world):
         assert hostvars[name]["whatwatt_api_port"] == world["port"]
         assert hostvars[name]["whatwatt_client_id"] == name
         assert hostvars[name]["whatwatt_device_id"] == device.device_id
-    assert "licence is 'FREE'" in hostvars[free]["whatwatt_not_ready_reasons"][0]
+    assert "licence FREE has no MQTT client" in hostvars[free]["whatwatt_not_ready_reasons"][0]
     assert {hostvars[name]["ansible_connection"] for name in meters} == {"local"}  # the group var of meters
     # 126 addresses: 6 meters, 2 protected (no password given), 2 servers that are not meters, the rest dead.
     assert "126 address(es) probed: 6 meter, 116 no answer, 2 not a meter, 2 refused password" in proc.stdout

@@ -70,7 +70,7 @@ def test_discover_keeps_only_meters_and_counts_the_rest():
     ready = {m["device_id"]: (m["ready"], m["not_ready_reasons"]) for m in meters}
     assert ready["A842E1000001"] == (True, [])
     assert not ready["A842E1000002"][0] and "firmware 1.7.5 is below 1.7.6" in ready["A842E1000002"][1][0]
-    assert not ready["A842E1000003"][0] and "licence is 'FREE'" in ready["A842E1000003"][1][0]
+    assert not ready["A842E1000003"][0] and "licence FREE has no MQTT client" in ready["A842E1000003"][1][0]
     text = d.summary_text(summary, len(addresses))
     assert "10 address(es) probed: 4 meter, 2 no answer, 3 not a meter, 1 refused password, 1 duplicate" in text
 
