@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Check a collection installed from its tarball: the version, every plugin's and role's documentation, what the
 tarball holds, and the execution-environment metadata.
 

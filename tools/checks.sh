@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the project's checks and prints which ran and how each ended.
-#   tools/checks.sh all | lint | sanity | unit | integration | molecule | build | images | newest | matrix
+#   tools/checks.sh all | lint | sanity | unit | integration | molecule | build | images | newest[-unit|-sanity] | matrix
 # Every check runs even when an earlier one failed; the exit status is non-zero when any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
@@ -108,8 +108,9 @@ check_ee() {  # check_ee COLLECTIONS_PATH: what an execution environment build w
     scratch=$(mktemp -d /tmp/whatwatt-ee.XXXXXX) || return 1
     ansible-builder introspect "$inst" --write-pip "$scratch/pip.txt" --write-bindep "$scratch/bindep.txt" >/dev/null || rc=1
     # The runtime requirements, and nothing of the development environment.
-    grep -q '^cryptography' "$scratch/pip.txt" && grep -q '^paho-mqtt' "$scratch/pip.txt" && grep -q '^requests' "$scratch/pip.txt" \
-        || { echo "ansible-builder introspect did not find the runtime requirements:"; cat "$scratch/pip.txt"; rc=1; }
+    if ! { grep -q '^cryptography' "$scratch/pip.txt" && grep -q '^paho-mqtt' "$scratch/pip.txt" && grep -q '^requests' "$scratch/pip.txt"; }; then
+        echo "ansible-builder introspect did not find the runtime requirements:"; cat "$scratch/pip.txt"; rc=1
+    fi
     if grep -Eq '^(ansible-core|ansible-lint|pytest|molecule|ruff)' "$scratch/pip.txt"; then
         echo "the execution environment would install development tools:"; cat "$scratch/pip.txt"; rc=1
     fi
@@ -122,10 +123,11 @@ check_ee() {  # check_ee COLLECTIONS_PATH: what an execution environment build w
         --context "$scratch/ctx/context" >/dev/null) || rc=1
     # The generated context carries the tarball and installs it; the collection brings its own requirements.
     local ctx=$scratch/ctx/context
-    grep -q 'ansible-galaxy collection install' "$ctx/Containerfile" \
+    if ! { grep -q 'ansible-galaxy collection install' "$ctx/Containerfile" \
         && grep -q 'collections/whatwatt-secure_mqtt.tar.gz' "$ctx/_build/requirements.yml" \
-        && cmp -s "$ctx/_build/collections/whatwatt-secure_mqtt.tar.gz" "$scratch/ctx/collections/whatwatt-secure_mqtt.tar.gz" \
-        || { echo "ansible-builder create: the context does not install the collection's tarball"; rc=1; }
+        && cmp -s "$ctx/_build/collections/whatwatt-secure_mqtt.tar.gz" "$scratch/ctx/collections/whatwatt-secure_mqtt.tar.gz"; }; then
+        echo "ansible-builder create: the context does not install the collection's tarball"; rc=1
+    fi
     [ $rc -eq 0 ] && echo "ansible-builder: introspect and create ok ($(wc -l < "$scratch/pip.txt") python requirements)"
     rm -rf "$scratch"
     return $rc
@@ -144,6 +146,8 @@ case $what in
     images) run images check_images ;;
     newest) run newest-pytest-unit check_newest_unit; run newest-ansible-test-sanity check_newest_sanity
             run newest-molecule-ssh-trixie check_newest_molecule ssh-trixie ;;
+    newest-unit) run newest-pytest-unit check_newest_unit ;;
+    newest-sanity) run newest-ansible-test-sanity check_newest_sanity ;;
     matrix) run newest-molecule-rest check_newest_molecule ssh-bookworm ssh-sid ;;
     build) run build-install-run check_build ;;
     all)

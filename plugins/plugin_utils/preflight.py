@@ -31,7 +31,7 @@ MAX_NAMED = 5
 def collection_root_of(path):
     """The directory of the collection that holds ``path`` (a file of this collection), resolved."""
     here = os.path.realpath(path)
-    for _ in range(3):  # plugins/<kind>/<file>
+    for _level in range(3):  # plugins/<kind>/<file>
         here = os.path.dirname(here)
     return here
 

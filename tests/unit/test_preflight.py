@@ -48,7 +48,7 @@ def test_meters_without_broker_host_are_named():
 
 def test_preflight_collects_every_error():
     errors = pf.preflight(None, ["a"], {"a": {}})
-    assert [e.split(" ")[0] for e in errors] == ["whatwatt_pki_dir", "whatwatt_broker_host"]
+    assert [e.split(" ", maxsplit=1)[0] for e in errors] == ["whatwatt_pki_dir", "whatwatt_broker_host"]
 
 
 def test_collection_root_of_a_plugin_file():
