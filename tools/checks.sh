@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the project's checks and prints which ran and how each ended.
-#   tools/checks.sh all | lint | sanity | unit | integration | molecule | build | images | newest | matrix
+#   tools/checks.sh all | lint | sanity | unit | integration | molecule | build | images | newest[-unit|-sanity] | matrix
 # Every check runs even when an earlier one failed; the exit status is non-zero when any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
@@ -147,6 +147,8 @@ case $what in
     images) run images check_images ;;
     newest) run newest-pytest-unit check_newest_unit; run newest-ansible-test-sanity check_newest_sanity
             run newest-molecule-ssh-trixie check_newest_molecule ssh-trixie ;;
+    newest-unit) run newest-pytest-unit check_newest_unit ;;
+    newest-sanity) run newest-ansible-test-sanity check_newest_sanity ;;
     matrix) run newest-molecule-rest check_newest_molecule ssh-bookworm ssh-sid ;;
     build) run build-install-run check_build ;;
     all)

@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Run on a broker host: where are copies of its server key, of the CA key, and of any private key?
 
     key_copies.py LIVE_KEY CA_KEY_SHA256
