@@ -10,7 +10,7 @@ __metaclass__ = type  # noqa: UP001 - required by ansible-test sanity
 DOCUMENTATION = r"""
 module: device_fleet
 short_description: Push MQTT settings and certificates to a batch of WhatWatt Go meters, verify them, roll back failures
-version_added: 1.1.0
+version_added: 1.0.0
 description:
   - One task for a whole batch of meters (C(run_once=true) over C(ansible_play_batch)), on the controller.
     For each meter it does what M(whatwatt.secure_mqtt.device_mqtt) (C(mode=apply)) and, with O(report_interval),

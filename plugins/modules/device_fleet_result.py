@@ -10,7 +10,7 @@ __metaclass__ = type  # noqa: UP001 - required by ansible-test sanity
 DOCUMENTATION = r"""
 module: device_fleet_result
 short_description: Report one meter's outcome of a whatwatt.secure_mqtt.device_fleet run as that host's task result
-version_added: 1.1.0
+version_added: 1.0.0
 description:
   - M(whatwatt.secure_mqtt.device_fleet) works on a whole batch in one C(run_once) task, so Ansible would count its
     result for one host only. Run this on the meters afterwards; it returns the meter's own outcome, so the host is

@@ -10,7 +10,7 @@ __metaclass__ = type  # noqa: UP001 - required by ansible-test sanity
 DOCUMENTATION = r"""
 module: device_info
 short_description: Read a WhatWatt Go meter's identity and MQTT state
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Reads C(/api/v1/system) (one request) and, when asked, C(/api/v1/settings) and
     C(/api/v1/mqtt/settings), and returns the meter's identity, firmware, licence, MQTT client

@@ -10,7 +10,7 @@ __metaclass__ = type  # noqa: UP001 - required by ansible-test sanity
 DOCUMENTATION = r"""
 module: device_mqtt
 short_description: Configure a WhatWatt Go meter's MQTT client, certificates included
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Compares the readable MQTT settings (C(GET /api/v1/mqtt/settings)) with the options and sends
     one C(PUT) with only the fields that differ, plus the CA, client certificate and key together

@@ -10,7 +10,7 @@ __metaclass__ = type  # noqa: UP001 - required by ansible-test sanity
 DOCUMENTATION = r"""
 module: device_settings
 short_description: Set a WhatWatt Go meter's report interval and Web UI protection
-version_added: 0.1.0
+version_added: 1.0.0
 description:
   - Compares C(services.report_interval) and C(system.protection) of C(GET /api/v1/settings) with
     the options and sends one C(PUT) with the fields that differ.

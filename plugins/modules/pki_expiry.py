@@ -10,7 +10,7 @@ __metaclass__ = type  # noqa: UP001 - required by ansible-test sanity
 DOCUMENTATION = r"""
 module: pki_expiry
 short_description: Fail or warn well before meters would be refused because a date passed
-version_added: 1.1.0
+version_added: 1.0.0
 description:
   - Reads the result of M(whatwatt.secure_mqtt.pki) (check mode is enough) and lists every date at which meters would
     be refused that is closer than its threshold - the CRL's nextUpdate (the broker refuses every meter), the CA's

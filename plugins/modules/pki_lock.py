@@ -10,7 +10,7 @@ __metaclass__ = type  # noqa: UP001 - required by ansible-test sanity
 DOCUMENTATION = r"""
 module: pki_lock
 short_description: One playbook run at a time per PKI directory
-version_added: 1.1.0
+version_added: 1.0.0
 description:
   - Takes (or frees) the lock C(<path>.lock) beside the PKI directory on the controller. The holder is the
     C(ansible-playbook) process of the run, so the lock lasts until the run frees it or ends; a lock whose process is
