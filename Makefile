@@ -5,7 +5,13 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV := $(CURDIR)/.venv
 # The newest stable ansible-core needs Python >= 3.12 (requirements-newest.txt).
-PYTHON_NEWEST ?= python3.13
+# Python >= 3.12 for the newest ansible-core: the first that runs of python3.13, python3.12 and pyenv's builds
+# (a pyenv shim answers `command -v` even when its version is not selected, so each candidate is run).
+ifndef PYTHON_NEWEST
+PYTHON_NEWEST := $(shell for p in python3.13 python3.12 $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.13*/bin/python3.13 \
+    $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.12*/bin/python3.12; do \
+    $$p -c 'import sys; assert sys.version_info >= (3, 12)' >/dev/null 2>&1 && { echo $$p; break; }; done)
+endif
 VENV_NEWEST := $(CURDIR)/.venv-newest
 BIN := $(VENV)/bin
 COLLECTIONS := $(CURDIR)/.build/collections
@@ -35,7 +41,7 @@ $(LINK):
 venv: $(VENV)/.installed $(LINK) ## Python virtual environment with the pinned dependencies
 
 $(VENV_NEWEST)/.installed: requirements-newest.txt
-	@command -v $(PYTHON_NEWEST) >/dev/null || { echo "$(PYTHON_NEWEST) not found: the newest ansible-core needs Python >= 3.12" >&2; exit 1; }
+	@[ -n "$(PYTHON_NEWEST)" ] || { echo "no Python >= 3.12 found (python3.13, python3.12, pyenv): the newest ansible-core needs one" >&2; exit 1; }
 	$(PYTHON_NEWEST) -m venv $(VENV_NEWEST)
 	$(VENV_NEWEST)/bin/pip install --quiet --upgrade pip
 	$(VENV_NEWEST)/bin/pip install --quiet -r requirements-newest.txt
