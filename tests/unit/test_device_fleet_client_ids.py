@@ -4,7 +4,7 @@
 the certificate identity (issue 14): two meters sharing an id, a meter given a reader identity."""
 
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import device_fleet as df
-from tests.unit.test_device_fleet import NAMES, devices, fleet_options, pki_dir, run  # noqa: F401 - fixtures
+from tests.unit.test_device_fleet import NAMES, devices, fleet_options, pki_dir, run  # noqa: F401  # pylint: disable=unused-import
 
 READERS = ["whatwatt-monitor", "whatwatt-verify", "whatwatt-watch"]
 

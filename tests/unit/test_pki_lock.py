@@ -74,7 +74,9 @@ def test_liveness_by_pid_and_process_start():
     assert me["process_start"] == lk.process_start(os.getpid()) and me["playbook"] == "site.yml"
     assert lk.holder_alive(me)
     assert not lk.holder_alive(dict(me, process_start=me["process_start"] + 1))  # pid reused by another process
-    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
+    )
     assert not lk.holder_alive(lk.make_holder(int(gone.stdout), "x"))
     assert lk.holder_alive(dict(me, host="another-host"))  # cannot be checked from here: wait for it
 
