@@ -17,8 +17,9 @@ import sys
 import yaml
 
 FQCN = "whatwatt.secure_mqtt"
-# Plugin directories ansible-doc documents, with the -t type.
-DOC_TYPES = {"modules": "module", "filter": "filter", "inventory": "inventory", "lookup": "lookup", "test": "test"}
+# Plugin directories ansible-doc documents, with the -t type (one plugin per file; the collection has no filter
+# or test plugins, whose files may hold several).
+DOC_TYPES = {"modules": "module", "inventory": "inventory", "lookup": "lookup"}
 # What a user installing the tarball needs (relative to the collection root).
 REQUIRED_FILES = ["MANIFEST.json", "FILES.json", "README.md", "meta/runtime.yml", "meta/execution-environment.yml",
                   "requirements.txt", "bindep.txt", "CHANGELOG.rst"]  # fmt: skip
@@ -31,22 +32,9 @@ def plugin_names(source, kind):
     names = []
     for path in sorted(glob.glob(os.path.join(source, "plugins", kind, "*.py"))):
         name = os.path.splitext(os.path.basename(path))[0]
-        if name == "__init__":
-            continue
-        if kind == "filter":  # one file may hold several filters: ask the file for its names
-            names.extend(filter_names(path))
-        else:
+        if name != "__init__":
             names.append(name)
     return names
-
-
-def filter_names(path):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("whatwatt_filter_probe", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return sorted(module.FilterModule().filters())
 
 
 def ansible_doc(doc_type, names):

@@ -52,15 +52,16 @@ class ActionModule(ActionBase):
             files[args["prometheus_file"]] = prometheus_text(pki, document["certificates"], verifications)
         changed = []
         for path, text in files.items():
-            if read_bytes(path) == text.encode("utf-8"):
+            if self._task.check_mode:
+                if read_bytes(path) != text.encode("utf-8"):
+                    changed.append(path)
                 continue
-            changed.append(path)
-            if not self._task.check_mode:
-                try:
-                    os.makedirs(os.path.dirname(os.path.abspath(path)), 0o755, exist_ok=True)  # never chmod yours
-                    write_atomic(path, text, 0o644)
-                except OSError as exc:
-                    raise AnsibleActionFail(f"fleet_report: cannot write {path}: {exc}") from None
+            try:
+                os.makedirs(os.path.dirname(os.path.abspath(path)), 0o755, exist_ok=True)  # never chmod yours
+                if write_atomic(path, text, 0o644):  # compares first: an unchanged file is not touched
+                    changed.append(path)
+            except OSError as exc:
+                raise AnsibleActionFail(f"fleet_report: cannot write {path}: {exc}") from None
         attention = [row for row in document["certificates"] if row["status"] != "ok"]
         result.update(
             changed=bool(changed),

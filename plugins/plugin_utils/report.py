@@ -13,7 +13,8 @@ import json
 import os
 
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.atomic import ensure_dir, read_bytes, write_atomic
-from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.expiry import expiry_findings
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.expiry import expiry_findings, parse_time
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.pki_crypto import isoformat
 
 VERIFICATION_FILE = "verification.json"
 VERIFICATION_FORMAT = 1
@@ -108,7 +109,7 @@ def record_verifications(devices, outcomes, now=None):
     ``devices``. Only meters that were verified in this run (a ``verification`` verdict) are written, so a run
     that verifies nothing writes nothing. Returns the paths written.
     """
-    when = (now or datetime.datetime.now(datetime.UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    when = isoformat(now or datetime.datetime.now(datetime.UTC))
     by_dir = {}
     for device in devices:
         outcome = outcomes.get(device.get("name")) or {}
@@ -130,9 +131,8 @@ def record_verifications(devices, outcomes, now=None):
 
 # -- Prometheus text format ----------------------------------------------------------------------------
 def _epoch(text):
-    if not text:
-        return None
-    return datetime.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=datetime.UTC).timestamp()
+    when = parse_time(text)
+    return when.timestamp() if when else None
 
 
 def _label(value):
