@@ -12,19 +12,35 @@ export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false
 export ANSIBLE_NOCOLOR=1 PY_COLORS=0 NO_COLOR=1
 
 results=()
+failures=()
 failed=0
+LOGS=$ROOT/.build/logs
 run() {  # run NAME COMMAND...
     local name=$1
     shift
     echo
     echo "=== check: $name"
     local start=$SECONDS
-    if "$@"; then
+    mkdir -p "$LOGS"
+    if "$@" 2>&1 | tee "$LOGS/$name.log"; then
         results+=("PASS  $name ($((SECONDS - start)) s)")
     else
         results+=("FAIL  $name ($((SECONDS - start)) s)")
         failed=$((failed + 1))
+        failures+=("$name")
     fi
+}
+
+# CI shows the end of the output: the summary repeats what failed in each failed check (its whole log stays in
+# .build/logs/NAME.log).
+print_failures() {
+    local name
+    for name in "${failures[@]}"; do
+        echo
+        echo "--- what failed in $name (full log: .build/logs/$name.log)"
+        grep -E '^(FAILED|ERROR) |^E   |fatal: \[|FAILED!|Error:|error:|^FAILED: ' "$LOGS/$name.log" | cut -c1-400 | head -n 40 \
+            | grep . || tail -n 20 "$LOGS/$name.log" | cut -c1-400
+    done
 }
 
 
@@ -170,6 +186,7 @@ case $what in
     *) echo "unknown check set: $what" >&2; exit 2 ;;
 esac
 
+print_failures
 echo
 echo "=== summary"
 printf '%s\n' "${results[@]}"
