@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the project's checks and prints which ran and how each ended.
-#   tools/checks.sh all | lint | sanity | unit | integration | molecule | build | images | newest[-unit|-sanity] | matrix
+#   tools/checks.sh all | lint | sanity | unit | demo | integration | molecule | build | images | newest[-unit|-sanity] | matrix
 # Every check runs even when an earlier one failed; the exit status is non-zero when any failed.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
@@ -150,6 +150,13 @@ check_ee() {  # check_ee COLLECTIONS_PATH: what an execution environment build w
     return $rc
 }
 
+check_demo() {  # check_demo [VENV]: `make demo` as a new user runs it (start, readings arrive, stop)
+    local rc=0
+    WHATWATT_VENV=${1:-$ROOT/.venv} tools/demo.sh start || rc=1
+    tools/demo.sh stop || rc=1
+    return $rc
+}
+
 check_collection_docs() { antsibull-docs lint-collection-docs --plugin-docs .; }
 
 what=${1:-all}
@@ -161,7 +168,9 @@ case $what in
     integration) run pytest-integration check_integration ;;
     molecule) run molecule check_molecule ;;
     images) run images check_images ;;
+    demo) run demo check_demo ;;
     newest) run newest-pytest-unit check_newest_unit; run newest-ansible-test-sanity check_newest_sanity
+            run newest-demo check_demo "$ROOT/.venv-newest"
             run newest-molecule-ssh-trixie check_newest_molecule ssh-trixie ;;
     newest-unit) run newest-pytest-unit check_newest_unit ;;
     newest-sanity) run newest-ansible-test-sanity check_newest_sanity ;;
@@ -176,11 +185,13 @@ case $what in
         run build-install-run check_build
         run pytest-unit check_unit
         run ansible-test-sanity check_sanity
+        run demo check_demo
         run pytest-integration check_integration
         run images check_images
         run molecule check_molecule
         run newest-pytest-unit check_newest_unit
         run newest-ansible-test-sanity check_newest_sanity
+        run newest-demo check_demo "$ROOT/.venv-newest"
         run newest-molecule-ssh-trixie check_newest_molecule ssh-trixie
         ;;
     *) echo "unknown check set: $what" >&2; exit 2 ;;

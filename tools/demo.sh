@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 DEMO=$ROOT/.demo
-export PATH="$ROOT/.venv/bin:$PATH"
+# WHATWATT_VENV: the virtualenv whose ansible-core runs the demo (tools/checks.sh runs it on the newest release too).
+export PATH="${WHATWATT_VENV:-$ROOT/.venv}/bin:$PATH"
 export ANSIBLE_COLLECTIONS_PATH="$ROOT/.build/collections"
 export ANSIBLE_COLLECTIONS_SCAN_SYS_PATH=false
 export PYTHONPATH="$ROOT/tools${PYTHONPATH:+:$PYTHONPATH}"

@@ -60,13 +60,19 @@ def cert_fingerprint(path):
 class Fleet:
     """Paths, the emulator process, the broker and the playbook runner of one suite."""
 
-    def __init__(self, base, names):
+    def __init__(self, base, names, first_ip=FIRST_IP, broker_ip=BROKER_IP, broker_vars=None, broker_port=8883):
+        """broker_vars: the broker host's inventory variables (default: this machine, local connection, holding
+        LOCK); a broker elsewhere (a container reached over SSH) is neither locked nor stopped by the suite."""
         self.base = str(base)
         self.names = list(names)
+        self.first_ip = first_ip
+        self.broker_ip = broker_ip
+        self.broker_vars = broker_vars or {"ansible_connection": "local", "ansible_host": broker_ip}
+        self.local_broker = broker_vars is None
         self.inventory_dir = os.path.join(self.base, "inventory")
         self.pki_dir = os.path.join(self.base, "pki")
         self.api_port = 18040
-        self.broker_port = 8883
+        self.broker_port = broker_port
         self.emulator = None
         self.support_broker = None
         self.lock = None
@@ -79,7 +85,8 @@ class Fleet:
 
     # -- inventory ------------------------------------------------------------------------------------------
     def ip(self, name):
-        return f"127.0.40.{self.names.index(name) + 1}"
+        prefix, last = self.first_ip.rsplit(".", 1)
+        return f"{prefix}.{int(last) + self.names.index(name)}"
 
     def write_inventory(self):
         os.makedirs(os.path.join(self.inventory_dir, "group_vars"), exist_ok=True)
@@ -88,14 +95,14 @@ class Fleet:
         hosts = {
             "all": {
                 "children": {
-                    "brokers": {"hosts": {"broker": {"ansible_connection": "local", "ansible_host": BROKER_IP}}},
+                    "brokers": {"hosts": {"broker": dict(self.broker_vars)}},
                     "meters": {"vars": {"ansible_connection": "local"}, "hosts": meters},
                 }
             }
         }
         group_vars = {
             "whatwatt_pki_dir": self.pki_dir,
-            "whatwatt_broker_host": BROKER_IP,
+            "whatwatt_broker_host": self.broker_ip,
             "whatwatt_broker_port": self.broker_port,
             "whatwatt_report_interval": 1,
             "whatwatt_verify_timeout": 8,
@@ -108,7 +115,7 @@ class Fleet:
 
     # -- processes ------------------------------------------------------------------------------------------
     def start(self):
-        if not SUPPORT:  # the machine's broker: one suite at a time
+        if self.local_broker and not SUPPORT:  # the machine's broker: one suite at a time
             self.lock = open(LOCK, "a")  # noqa: SIM115 - held for the whole suite, closed in stop()
             fcntl.flock(self.lock, fcntl.LOCK_EX)
         else:
@@ -119,8 +126,9 @@ class Fleet:
         log = open(os.path.join(self.base, "emulator.err"), "w", encoding="utf-8")  # noqa: SIM115
         self.emulator = subprocess.Popen(
             [sys.executable, "-m", "whatwatt_emulator", "fleet", "--count", str(len(self.names)),
-             "--first-ip", FIRST_IP, "--port", str(self.api_port), "--state-dir", os.path.join(self.base, "emulator"),
-             "--report-interval", "1", "--log", os.path.join(self.base, "emulator.log")],
+             "--first-ip", self.first_ip, "--port", str(self.api_port),
+             "--state-dir", os.path.join(self.base, "emulator"), "--report-interval", "1",
+             "--log", os.path.join(self.base, "emulator.log")],
             stdout=subprocess.PIPE, stderr=log, text=True, env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "tools")),
         )  # fmt: skip
         log.close()
@@ -144,7 +152,7 @@ class Fleet:
             try:
                 if self.support_broker:
                     self.support_broker.stop()
-                elif os.path.exists(os.path.join(self.inventory_dir, "hosts.yml")):
+                elif self.local_broker and os.path.exists(os.path.join(self.inventory_dir, "hosts.yml")):
                     self.playbook("broker_stop.yml")
             finally:
                 if self.lock:
@@ -269,7 +277,7 @@ class Subscriber:
         self.client.on_subscribe = lambda c, u, mid, rcs, p: self._subscribed.set()
         self.client.on_disconnect = self._on_disconnect
         self.client.on_message = self._on_message
-        self.host, self.port, self.topic = BROKER_IP, fleet.broker_port, topic
+        self.host, self.port, self.topic = fleet.broker_ip, fleet.broker_port, topic
 
     def _on_connect(self, client, userdata, flags, reason, props):
         self.connects += 1
