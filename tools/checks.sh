@@ -186,8 +186,8 @@ case $what in
         run pytest-unit check_unit
         run ansible-test-sanity check_sanity
         run demo check_demo
-        run pytest-integration check_integration
         run images check_images
+        run pytest-integration check_integration
         run molecule check_molecule
         run newest-pytest-unit check_newest_unit
         run newest-ansible-test-sanity check_newest_sanity
