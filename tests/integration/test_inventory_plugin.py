@@ -98,13 +98,23 @@ def inventory(path, *args):
     return proc
 
 
+def load_inventory(text):
+    """ansible-inventory's JSON. From ansible-core 2.19 on, values an inventory plugin sets are untrusted (data, not
+    templates) and --list writes each as {"__ansible_unsafe": value}: the value is what the plugin set."""
+
+    def unwrap(obj):
+        return obj["__ansible_unsafe"] if set(obj) == {"__ansible_unsafe"} else obj
+
+    return json.loads(text, object_hook=unwrap)
+
+
 def ids(fleet):
     return {f"whatwatt-{device.device_id.lower()}": device for device in fleet.devices}
 
 
 def test_list_shows_exactly_the_meters_it_can_read(world):
     proc = inventory(write_config(world), "--list", "-v")
-    data = json.loads(proc.stdout[proc.stdout.index("{") :])
+    data = load_inventory(proc.stdout[proc.stdout.index("{") :])
     meters = ids(world["fleets"]["a"])
     assert sorted(data["meters"]["hosts"]) == sorted(meters)
     free = f"whatwatt-{world['fleets']['a'].devices[5].device_id.lower()}"
@@ -131,7 +141,7 @@ def test_protected_meters_are_found_with_the_password_and_shown_in_the_graph(wor
     for name in {**ids(world["fleets"]["a"]), **ids(world["fleets"]["b"])}:
         assert f"--{name}" in graph
     assert "Shelly" not in graph and "127.0.70.4" not in graph
-    data = json.loads(inventory(path, "--list").stdout)
+    data = load_inventory(inventory(path, "--list").stdout)
     assert len(data["meters"]["hosts"]) == 8
     protected = next(iter(ids(world["fleets"]["b"])))
     assert data["_meta"]["hostvars"][protected]["whatwatt_auth"] == "basic"  # firmware 1.9.0
@@ -139,14 +149,14 @@ def test_protected_meters_are_found_with_the_password_and_shown_in_the_graph(wor
 
 
 def test_names_survive_new_addresses(world):
-    before = json.loads(inventory(write_config(world), "--list").stdout)["_meta"]["hostvars"]
+    before = load_inventory(inventory(write_config(world), "--list").stdout)["_meta"]["hostvars"]
     fleet = world["fleets"].pop("a")
     fleet.stop()
     moved = EmulatorFleet(count=6, first_ip="127.0.70.101", id_first_ip="127.0.70.1", port=world["port"],
                           state_dir=os.path.join(world["base"], "emu-a"), report_interval=1).start()  # fmt: skip
     world["fleets"]["a"] = moved
     moved.devices[5].license_type = "FREE"  # the emulator does not keep a licence set at run time
-    after = json.loads(inventory(write_config(world), "--list").stdout)["_meta"]["hostvars"]
+    after = load_inventory(inventory(write_config(world), "--list").stdout)["_meta"]["hostvars"]
     assert sorted(after) == sorted(before)
     for name in before:
         assert after[name]["whatwatt_device_id"] == before[name]["whatwatt_device_id"]
