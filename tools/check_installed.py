@@ -17,9 +17,9 @@ import sys
 import yaml
 
 FQCN = "whatwatt.secure_mqtt"
-# Plugin directories ansible-doc documents, with the -t type (one plugin per file; the collection has no filter
-# or test plugins, whose files may hold several).
-DOC_TYPES = {"modules": "module", "inventory": "inventory", "lookup": "lookup"}
+# Plugin directories ansible-doc documents, with the -t type. One plugin per .py file, except filters: a filter file
+# may hold several, each documented in its own <name>.yml beside it.
+DOC_TYPES = {"modules": "module", "inventory": "inventory", "lookup": "lookup", "filter": "filter"}
 # What a user installing the tarball needs (relative to the collection root).
 REQUIRED_FILES = ["MANIFEST.json", "FILES.json", "README.md", "meta/runtime.yml", "meta/execution-environment.yml",
                   "requirements.txt", "bindep.txt", "CHANGELOG.rst"]  # fmt: skip
@@ -30,7 +30,8 @@ FORBIDDEN_PARTS = ("__pycache__", ".pytest_cache", ".ruff_cache")
 
 def plugin_names(source, kind):
     names = []
-    for path in sorted(glob.glob(os.path.join(source, "plugins", kind, "*.py"))):
+    pattern = "*.yml" if kind == "filter" else "*.py"
+    for path in sorted(glob.glob(os.path.join(source, "plugins", kind, pattern))):
         name = os.path.splitext(os.path.basename(path))[0]
         if name != "__init__":
             names.append(name)

@@ -37,8 +37,11 @@ def read_bytes(path):
         return None
 
 
-def write_atomic(path, data, mode=0o600):
+def write_atomic(path, data, mode=0o600, owner=None):
     """Write ``data`` (bytes or str) to ``path`` only when it differs; return True when written.
+
+    ``owner``: ``(uid, gid)`` the file gets before it has a name (a broker's key is never root-only or
+    another group's, not even for an instant); None leaves the writer's.
 
     The new content goes to a file created with ``mode`` from the start (never readable by others,
     not even for an instant), fsynced, then renamed over the target, so an interrupted run leaves
@@ -52,14 +55,19 @@ def write_atomic(path, data, mode=0o600):
         data = data.encode("utf-8")
     current = read_bytes(path)
     if current == data:
-        if (os.stat(path).st_mode & 0o777) != mode:
+        st = os.stat(path)
+        changed = False
+        if owner is not None and (st.st_uid, st.st_gid) != tuple(owner):
+            os.chown(path, owner[0], owner[1])
+            changed = True
+        if (st.st_mode & 0o777) != mode:
             os.chmod(path, mode)
-            return True
-        return False
+            changed = True
+        return changed
     directory = os.path.dirname(os.path.abspath(path))
-    if _write_unnamed(directory, data, mode, path):
+    if _write_unnamed(directory, data, mode, path, owner):
         return True
-    tmp = _write_named(directory, data, mode)
+    tmp = _write_named(directory, data, mode, owner)
     try:
         os.replace(tmp, path)
     except BaseException:
@@ -68,7 +76,7 @@ def write_atomic(path, data, mode=0o600):
     return True
 
 
-def _write_unnamed(directory, data, mode, target):
+def _write_unnamed(directory, data, mode, target, owner=None):
     """Write ``data`` to an O_TMPFILE file, give it a temporary name only once it is complete, and rename that over
     ``target`` straight away (before closing anything: every call that lets go of the GIL between naming and
     renaming widens the window in which a SIGKILL leaves a whole ``.tmp-*`` copy, measured with 16 threads).
@@ -83,7 +91,7 @@ def _write_unnamed(directory, data, mode, target):
     except OSError:
         return None
     try:
-        os.fchmod(fd, mode)
+        _set_attributes(fd, mode, owner)
         _write_all(fd, data)
         # linkat(AT_SYMLINK_FOLLOW) through /proc/self/fd; a plain os.link(path) would call link(2),
         # which links the /proc symlink itself and fails with EXDEV.
@@ -112,12 +120,12 @@ def _write_unnamed(directory, data, mode, target):
         os.close(fd)
 
 
-def _write_named(directory, data, mode):
+def _write_named(directory, data, mode, owner=None):
     """Fallback: a named temporary file, removed again when the write fails."""
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
     try:
         try:
-            os.fchmod(fd, mode)
+            _set_attributes(fd, mode, owner)
             _write_all(fd, data)
         finally:
             os.close(fd)
@@ -125,6 +133,12 @@ def _write_named(directory, data, mode):
         _unlink_quietly(tmp)
         raise
     return tmp
+
+
+def _set_attributes(fd, mode, owner):
+    if owner is not None:
+        os.fchown(fd, owner[0], owner[1])
+    os.fchmod(fd, mode)
 
 
 def _write_all(fd, data):
