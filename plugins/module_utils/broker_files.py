@@ -44,12 +44,13 @@ def ids(owner, group):
 def plan(live_dir, files):
     """Which files differ from the live ones, and how: ``[(file, content_differs, attributes_differ)]``.
 
-    ``files``: dicts with ``path`` (relative to ``live_dir``), ``content`` (str), ``owner``, ``group``, ``mode``
-    (octal string), ``effect``.
+    ``files``: dicts with ``path`` (relative to ``live_dir``, or absolute: a file outside the broker's directory,
+    such as the helper, the logrotate entry or the systemd drop-in, written in place and never staged),
+    ``content`` (str), ``owner``, ``group``, ``mode`` (octal string), ``effect``.
     """
     out = []
     for entry in files:
-        live = os.path.join(live_dir, entry["path"])
+        live = os.path.join(live_dir, entry["path"])  # an absolute path stays itself
         current = read_bytes(live)
         want = entry["content"].encode("utf-8")
         content_differs = current != want
@@ -112,6 +113,11 @@ def validate(argv, timeout):
     return (proc.stdout + proc.stderr).strip()
 
 
+def staged(entry):
+    """Whether the file belongs to the broker's set (staged and validated together) or lives elsewhere."""
+    return not os.path.isabs(entry["path"])
+
+
 def diff_of(entry, live_dir):
     """A diff entry for one file; a secret file's content is never in it."""
     if entry.get("secret"):
@@ -129,7 +135,8 @@ def apply(live_dir, staging_dir, files, directories=(), validate_argv=None, chec
     """Compare, stage, validate and promote ``files``; the module's result (without ``diff`` content when asked).
 
     A changed content stages the **whole** set (the validation reads a complete configuration) and promotes only
-    what differs; owner or mode alone is corrected in place. ``effect``: what the running broker needs now.
+    what differs; owner or mode alone is corrected in place. Files with an absolute path (outside the set) are
+    written first, in place. ``effect``: what the running broker needs now.
     """
     changed_dirs = ensure_directories(directories, check_mode)
     changes = plan(live_dir, files)
@@ -143,12 +150,18 @@ def apply(live_dir, staging_dir, files, directories=(), validate_argv=None, chec
     )
     if check_mode or not changes:
         return result
-    if any(content for _e, content, _a in changes):
+    # Files outside the broker's set first: the helper among them is what validates the set.
+    for entry, _content, _attrs in changes:
+        if not staged(entry):
+            write(live_dir, entry)
+    if any(content and staged(entry) for entry, content, _a in changes):
         for entry in files:
-            write(staging_dir, entry)
+            if staged(entry):
+                write(staging_dir, entry)
         if validate_argv:
             result["validation"] = validate(validate_argv, timeout)
             result["validated"] = True
     for entry, _content, _attrs in changes:
-        write(live_dir, entry)
+        if staged(entry):
+            write(live_dir, entry)
     return result

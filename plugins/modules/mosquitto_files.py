@@ -41,7 +41,11 @@ options:
     default: []
     suboptions: &file_options
       path:
-        description: Path relative to O(live_dir) (and O(staging_dir)).
+        description:
+          - Path relative to O(live_dir) (and O(staging_dir)), a file of the broker's set, staged and validated with
+            the others before it is promoted.
+          - An absolute path is a file outside the set (the role's helper, the logrotate entry, the systemd drop-in),
+            compared and written in place, before the set is validated, never staged.
         type: str
         required: true
       content:

@@ -156,3 +156,18 @@ def test_effect_of_takes_the_strongest():
     assert broker_files.effect_of([]) == "none"
     assert broker_files.effect_of([(entry, True, False)]) == "reload"
     assert broker_files.effect_of([(entry, True, False), ({"effect": "restart"}, True, False)]) == "restart"
+
+
+def test_a_file_outside_the_set_is_written_in_place_first_and_never_staged(tmp_path, dirs):
+    live, staging, directories = dirs
+    check = Validator(tmp_path, staging)
+    helper = tmp_path / "lib" / "helper.py"
+    helper.parent.mkdir()
+    outside = dict(path=str(helper), content="v1\n", owner="root", group="root", mode="0644", effect="none",
+                   secret=False)  # fmt: skip
+    apply(live, staging, [*files(), outside], directories, check.argv)
+    assert helper.read_text() == "v1\n" and not os.path.exists(os.path.join(staging, str(helper).lstrip("/")))
+    result = apply(live, staging, [*files(), dict(outside, content="v2\n")], directories, check.argv)
+    assert result["changed_files"] == [str(helper)] and result["effect"] == "none"
+    assert not result["validated"] and len(check.runs) == 1  # the set itself did not change
+    assert helper.read_text() == "v2\n"
