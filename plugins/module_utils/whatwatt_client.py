@@ -66,12 +66,14 @@ class WhatWattError(Exception):
     Messages never contain request bodies (they may hold keys or passwords).
     """
 
-    def __init__(self, message, status=None, call=None, device=None):
+    def __init__(self, message, status=None, call=None, device=None, unreachable=False):
         super().__init__(message)
         self.message = message
         self.status = status
         self.call = call
         self.device = device
+        # The meter never answered (timeout, connection refused or no route): worth retrying later, not now.
+        self.unreachable = unreachable
 
 
 def firmware_tuple(version):
@@ -181,7 +183,10 @@ class WhatWattClient:
         max_backoff=8.0,
         alternate_passwords=None,
         session=None,
+        earlier_attempts=0,
     ):
+        """``earlier_attempts``: attempts an earlier client already made (a meter retried at the end of a batch),
+        counted in the messages so that they say how often the meter was tried in all."""
         if not HAS_REQUESTS:
             raise WhatWattError(f"the Python library 'requests' is required: {REQUESTS_IMPORT_ERROR}")
         self.host = host
@@ -189,6 +194,7 @@ class WhatWattClient:
         self.name = name or host
         self.timeout = timeout
         self.retries = max(0, int(retries))
+        self.earlier_attempts = max(0, int(earlier_attempts))
         self.backoff = backoff
         self.max_backoff = max_backoff
         self._passwords = [password or ""] + [p for p in (alternate_passwords or []) if p]
@@ -308,9 +314,10 @@ class WhatWattClient:
                 elif isinstance(exc, requests.ConnectionError):
                     reason = f"connection failed ({_short_reason(exc)})"
                 raise WhatWattError(
-                    f"{self.label}: {call} {reason} after {attempt + 1} attempt(s)",
+                    f"{self.label}: {call} {reason} after {attempt + 1 + self.earlier_attempts} attempt(s)",
                     call=call,
                     device=self.name,
+                    unreachable=isinstance(exc, (requests.ConnectionError, requests.Timeout)),
                 ) from None
             self.calls.append((method, path, response.status_code))
             status = response.status_code
