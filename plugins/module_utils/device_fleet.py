@@ -274,28 +274,34 @@ def check_monitor(fleet, check_mode=False):
 
 
 # -- one meter ---------------------------------------------------------------------------------------
-def _client(name, options, client_factory):
+def _client(name, options, client_factory, attempts=None):
+    """The meter's client. ``attempts``: ``(retries, earlier_attempts)`` instead of the meter's own retries (the
+    plan's first pass tries once; a meter that did not answer is tried again at the end of the batch)."""
     conn = connection_options(options, {}, name)
+    retries, earlier = attempts if attempts is not None else (options["retries"], 0)
+    extra = dict(earlier_attempts=earlier) if earlier else {}
     return client_factory(
         host=conn["host"],
         port=conn["port"],
         password=conn["password"],
         name=conn["name"],
         timeout=options["timeout"],
-        retries=options["retries"],
+        retries=retries,
+        **extra,
     )
 
 
 _OUTCOME_KEYS = ("changed", "settings", "pushed_certificates", "reasons", "changed_fields", "diff", "warnings")
 
 
-def push_one(name, options, check_mode, client_factory=WhatWattClient, check_first=False):
+def push_one(name, options, check_mode, client_factory=WhatWattClient, check_first=False, attempts=None):
     """Push one meter (``run_mqtt`` apply, then the report interval). Returns its outcome.
 
     ``check_first``: the pre-flight (firmware, licence, clock; one ``GET /api/v1/system``) before anything else.
+    ``attempts``: see ``_client``. A meter that never answered has ``unreachable`` in its failed outcome.
     """
     try:
-        with _client(name, options, client_factory) as client:
+        with _client(name, options, client_factory, attempts) as client:
             result = run_mqtt(
                 client,
                 options,
@@ -322,7 +328,10 @@ def push_one(name, options, check_mode, client_factory=WhatWattClient, check_fir
                     outcome["diff"] = _with_interval(outcome.get("diff"), settings["diff"])
             return outcome
     except WhatWattError as exc:
-        return dict(failed=True, changed=False, msg=exc.message)
+        outcome = dict(failed=True, changed=False, msg=exc.message)
+        if getattr(exc, "unreachable", False):
+            outcome["unreachable"] = True
+        return outcome
     except Exception as exc:  # noqa: BLE001 - one meter's surprise must not stop the batch
         return dict(failed=True, changed=False, msg=f"{name}: unexpected error: {exc.__class__.__name__}: {exc}")
 
@@ -383,9 +392,7 @@ def run_fleet(fleet, check_mode=False, client_factory=WhatWattClient, verifier_f
     mode = fleet.get("verify") or "changed"
     outcomes = {name: dict(changed=False, failed=True, msg="; ".join(errors)) for name, errors in problems.items()}
     # The plan: every meter's pre-flight and one GET, in check mode, so nothing is sent to a refused meter.
-    outcomes.update(
-        _pool_map(lambda name: push_one(name, inputs[name], True, client_factory, True), _args(inputs), workers)
-    )
+    outcomes.update(_plan(inputs, client_factory, workers))
     timings = dict(plan=_since(start))
     to_push = [name for name in order if name in inputs and _ok(outcomes[name]) and outcomes[name]["changed"]]
     watched = to_push if not check_mode else []
@@ -438,6 +445,31 @@ def run_fleet(fleet, check_mode=False, client_factory=WhatWattClient, verifier_f
         elapsed=_since(start),
         timings=timings,
     )
+
+
+# A meter that does not answer is tried once in the plan's pass, then again with its remaining attempts once the
+# rest of the batch is planned, all such meters at the same time (up to this many threads): a fleet with meters
+# offline costs about one timeout plus one round of retries, not a worker per silent meter for all its attempts.
+LATE_WORKERS = 256
+
+
+def _plan(inputs, client_factory, workers):
+    """Every meter's plan (pre-flight + check mode); the meters that never answered are retried at the end."""
+    outcomes = _pool_map(
+        lambda name: push_one(name, inputs[name], True, client_factory, True, attempts=(0, 0)), _args(inputs), workers
+    )
+    late = {name: (name,) for name, out in outcomes.items() if out.get("unreachable") and inputs[name]["retries"]}
+    if late:
+        outcomes.update(
+            _pool_map(
+                lambda name: push_one(
+                    name, inputs[name], True, client_factory, True, attempts=(inputs[name]["retries"] - 1, 1)
+                ),
+                late,
+                max(workers, min(len(late), LATE_WORKERS)),
+            )
+        )
+    return outcomes
 
 
 def _args(inputs):

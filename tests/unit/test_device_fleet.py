@@ -6,6 +6,7 @@ verification against a real broker is in test_device_fleet_verify.py."""
 
 import json
 import os
+import time
 
 import pytest
 
@@ -251,3 +252,60 @@ def test_per_meter_paths_win_and_a_meter_of_another_broker_is_refused_when_verif
     assert problems == [] and options["broker_host"] == "192.0.2.99"
     unused_name, unused_options, problems = df.device_inputs(elsewhere, dict(fleet, verify="changed"))
     assert len(problems) == 1 and problems[0].startswith("m2: broker 192.0.2.99:8883 differs from the batch's")
+
+
+# -- meters that do not answer -------------------------------------------------------------------------
+class Silent:
+    """Loopback servers that accept connections and never answer (meters that hang); ``accepted[i]`` holds the
+    monotonic times server ``i`` accepted a connection."""
+
+    def __init__(self, addresses):
+        import socket
+        import threading
+
+        self.socks = [socket.create_server((address, 0)) for address in addresses]
+        self.endpoints = [sock.getsockname()[:2] for sock in self.socks]
+        self.accepted = [[] for _sock in self.socks]
+        self._conns = []
+        for index, sock in enumerate(self.socks):
+            threading.Thread(target=self._accept, args=(index, sock), daemon=True).start()
+
+    def _accept(self, index, sock):
+        while True:
+            try:
+                conn, _peer = sock.accept()
+            except OSError:
+                return
+            self.accepted[index].append(time.monotonic())
+            self._conns.append(conn)
+
+    def close(self):
+        for sock in self.socks + self._conns:
+            sock.close()
+
+
+def test_meters_that_never_answer_are_retried_together_at_the_end_and_named(pki_dir, tmp_path, devices):
+    silent = Silent([f"127.0.30.{160 + n}" for n in range(3)])
+    try:
+        options = fleet_options(pki_dir, tmp_path, devices[:1], timeout=0.5, retries=2, workers=1)
+        options["devices"] += [
+            dict(name=f"hang-{n}", host=host, port=port, client_id=NAMES[n + 1], topic=f"meters/{NAMES[n + 1]}")
+            for n, (host, port) in enumerate(silent.endpoints)
+        ]
+        result = run(options)
+    finally:
+        silent.close()
+    # The meter that answers is provisioned; each silent one fails alone, tried 1 + 2 times in all, and named.
+    assert result["changed_devices"] == [NAMES[0]]
+    assert sorted(result["failed_devices"]) == ["hang-0", "hang-1", "hang-2"]
+    for n, (host, _port) in enumerate(silent.endpoints):
+        outcome = result["devices"][f"hang-{n}"]
+        assert outcome.get("unreachable") is True, outcome
+        assert outcome["msg"].startswith(f"hang-{n} ({host}): GET "), outcome["msg"]
+        assert outcome["msg"].endswith("timed out after 0.5s after 3 attempt(s)"), outcome["msg"]
+    assert [len(times) for times in silent.accepted] == [3, 3, 3]
+    # One worker for the batch, yet the silent meters' retries ran side by side: their second attempts began within
+    # moments of each other (a worker per meter for all its attempts, as before, starts the next meter's only
+    # after 3 x 0.5 s).
+    seconds = [times[1] for times in silent.accepted]
+    assert max(seconds) - min(seconds) < 0.3, seconds
