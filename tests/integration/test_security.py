@@ -652,7 +652,9 @@ def test_broker_config_that_would_not_start_is_refused_and_the_broker_keeps_serv
     broken = [{"port": 8883, "address": "", "tls_version": "tlsv9.9"}]
     proc = fleet.playbook(BROKER_PLAYBOOK, "-e", json.dumps({"mosquitto_listeners": broken}), label="broken broker")
     assert proc.returncode != 0
-    assert "Validate the staged files before they go live" in fatal_context(proc), show(proc)
+    refused = fatal_context(proc)  # the one module call that stages, validates and promotes refused the set
+    assert "Stage, validate and promote the broker files" in refused, show(proc)
+    assert "refused, nothing live was changed" in refused and "tlsv9.9" in refused, show(proc)
     assert fleet.broker_pid() == pid
     now = tree_digest("/etc/mosquitto/certs") | {"mosquitto.conf": tree_digest("/etc/mosquitto")["mosquitto.conf"]}
     assert now == live
@@ -701,7 +703,11 @@ def assert_nothing_half_written(fleet, earlier=()):
 # Markers in the playbook's output after which the run is killed, and how long after.
 KILL_POINTS = {
     "during_pki_renewal": ("TASK [whatwatt.secure_mqtt.pki : Issue and check CA, broker and device certificates", 0.4),
-    "during_broker_promotion": ("TASK [whatwatt.secure_mqtt.mosquitto : Promote the files a reload picks up", 0.1),
+    # The broker's files are staged, validated and promoted by one module call: killed while it runs.
+    "during_broker_promotion": (
+        "TASK [whatwatt.secure_mqtt.mosquitto : Stage, validate and promote the broker files",
+        0.3,
+    ),
     "during_device_push": ("TASK [whatwatt.secure_mqtt.device : Push the MQTT settings", 0.2),
 }
 
