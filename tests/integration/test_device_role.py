@@ -16,9 +16,9 @@ import urllib.request
 import pytest
 import yaml
 
-from tests.support.broker import MosquittoBroker
-from tests.support.mqtt import Collector
-from tests.support.ports import free_port
+from harness.broker import MosquittoBroker
+from harness.mqtt import Subscriber
+from harness.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -228,7 +228,7 @@ def test_provision_twenty_meters_with_verification(env):
         assert state["settings"]["publish"]["topic"] == f"meters/{name}"
     # What the monitoring identity sees at the broker: messages from every meter, signed as the template says.
     monitor = (os.path.join(env.pki_dir, "clients", f"whatwatt-monitor.{ext}") for ext in ("crt", "key"))
-    with Collector(BROKER_IP, env.broker.port, os.path.join(env.pki_dir, "ca-bundle.crt"), *monitor,
+    with Subscriber(BROKER_IP, env.broker.port, os.path.join(env.pki_dir, "ca-bundle.crt"), *monitor,
                    topic="meters/#", client_id="test-collector") as collector:  # fmt: skip
         messages = collector.wait_for(
             lambda m: {topic for topic, _payload in m} >= {f"meters/{n}" for n in NAMES}, timeout=15

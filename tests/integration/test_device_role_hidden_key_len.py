@@ -13,7 +13,7 @@ import pytest
 
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_template import HOME_ASSISTANT_KEYS
 from tests.integration.test_device_role import changed_hosts, failed_hosts, show, start_env
-from tests.support.mqtt import Collector
+from harness.mqtt import Subscriber
 
 pytestmark = pytest.mark.integration
 
@@ -87,7 +87,7 @@ def test_home_assistant_preset_through_the_role(env):
     assert proc.returncode == 0, show(proc)
     assert changed_hosts(proc) == ["whatwatt-04"] and "1 changed, 1 verified, 0 failed" in proc.stdout, show(proc)
     monitor = [os.path.join(env.pki_dir, "clients", f"whatwatt-monitor.{ext}") for ext in ("crt", "key")]
-    with Collector(env.broker_ip, env.broker.port, os.path.join(env.pki_dir, "ca-bundle.crt"), *monitor,
+    with Subscriber(env.broker_ip, env.broker.port, os.path.join(env.pki_dir, "ca-bundle.crt"), *monitor,
                    topic="meters/whatwatt-04", client_id="test-ha-role") as collector:  # fmt: skip
         payload = json.loads(collector.wait_for(lambda m: len(m) >= 1, timeout=10)[0][1])
     assert {key for key, _variable in HOME_ASSISTANT_KEYS} <= set(payload), payload

@@ -13,10 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from tests.support.broker import MosquittoBroker
-from tests.support.certs import issue, make_pki
-from tests.support.mqtt import Collector
-from tests.support.ports import free_port
+from harness.broker import MosquittoBroker
+from harness.certs import issue, make_pki
+from harness.mqtt import Subscriber
+from harness.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -93,7 +93,7 @@ def test_fleet_stays_connected_and_publishing(tmp_path):
             assert time.monotonic() < deadline, [s for s in states if not s["connected"]][:3]
             time.sleep(1)
         connected_after = time.monotonic() - start
-        with Collector(BROKER_IP, broker.port, pki.ca.cert_path, mon.cert_path, mon.key_path, topic="meters/#") as col:
+        with Subscriber(BROKER_IP, broker.port, pki.ca.cert_path, mon.cert_path, mon.key_path, topic="meters/#") as col:
             cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
             bcpu0 = cpu_seconds(broker.proc.pid)
             time.sleep(WINDOW)

@@ -19,7 +19,7 @@ import yaml
 from whatwatt_emulator import Fleet as EmulatorFleet
 
 from tests.integration.lifecycle.fleet import BIN, LOCK, ROOT, Fleet, changed_hosts, failed_hosts, show
-from tests.support.ports import free_port
+from harness.ports import free_port
 
 pytestmark = pytest.mark.integration
 

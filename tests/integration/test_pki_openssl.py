@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from tests.support.broker import MosquittoBroker
+from harness.broker import MosquittoBroker
 
 pytestmark = pytest.mark.integration
 

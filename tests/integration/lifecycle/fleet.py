@@ -22,7 +22,7 @@ import urllib.request
 import paho.mqtt.client as paho
 import yaml
 
-from tests.support.broker import MosquittoBroker
+from harness.broker import MosquittoBroker
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 BIN = os.path.join(ROOT, ".venv", "bin")

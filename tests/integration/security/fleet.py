@@ -22,9 +22,9 @@ import urllib.request
 
 import yaml
 
-from tests.support.broker import MosquittoBroker
-from tests.support.mqtt import Collector
-from tests.support.ports import free_port
+from harness.broker import MosquittoBroker
+from harness.mqtt import Subscriber
+from harness.ports import free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 BIN = os.path.join(ROOT, ".venv", "bin")
@@ -72,7 +72,7 @@ class Canary:
     whatwatt-monitor would be displaced by every site.yml run's verifier (and displace it)."""
 
     def __init__(self, pki_dir, port):
-        self.collector = Collector(
+        self.collector = Subscriber(
             BROKER_IP,
             port,
             os.path.join(pki_dir, "ca-bundle.crt"),

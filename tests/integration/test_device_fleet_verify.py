@@ -12,10 +12,11 @@ import pytest
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import device_fleet as df
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_template import HOME_ASSISTANT_KEYS
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_client import WhatWattClient
-from tests.support.certs import make_pki
-from tests.support.mqtt import Collector
-from tests.support.fixtures import emulator_fleet, mtls_broker  # noqa: F401  # pylint: disable=unused-import
-from tests.support.ports import free_port
+from harness.certs import make_pki
+from harness.mqtt import Subscriber
+from harness.ports import free_port
+
+pytestmark = pytest.mark.integration
 
 BROKER_IP = "127.0.30.170"
 FIRST_IP = "127.0.30.171"
@@ -23,7 +24,7 @@ IDS = [f"fleetv-{n}" for n in range(1, 5)]
 ACL = "user whatwatt-monitor\ntopic read meters/#\n\npattern write meters/%u\n"
 
 
-def test_push_verify_rerun_rollback_and_audit(tmp_path, mtls_broker, emulator_fleet):  # noqa: F811
+def test_push_verify_rerun_rollback_and_audit(tmp_path, mtls_broker, emulator_fleet):
     pki = make_pki(str(tmp_path / "pki"), server_sans=(BROKER_IP,), clients=(*IDS, "whatwatt-monitor"))
     broker = mtls_broker(pki, host=BROKER_IP, acl=ACL)
     fleet = emulator_fleet(count=len(IDS), first_ip=FIRST_IP, report_interval=1)
@@ -85,7 +86,7 @@ def fleet_options(tmp_path, broker_port, fleet, names, verify_timeout):
     )
 
 
-def test_the_first_message_after_a_push_is_not_missed(tmp_path, mtls_broker, emulator_fleet):  # noqa: F811
+def test_the_first_message_after_a_push_is_not_missed(tmp_path, mtls_broker, emulator_fleet):
     # Report interval 30 s: a meter publishes its first message within 5 s of connecting, then every 30 s. The
     # third meter answers every request 4 s late, so the push phase lasts over 8 s: the first two meters
     # publish their first message while it runs. The monitor listens before the push, so those messages
@@ -106,7 +107,7 @@ def test_the_first_message_after_a_push_is_not_missed(tmp_path, mtls_broker, emu
         assert outcome["devices"][name]["verification"]["message_after"] < 20
 
 
-def test_a_monitor_that_cannot_reach_the_broker_changes_no_meter(tmp_path, emulator_fleet):  # noqa: F811
+def test_a_monitor_that_cannot_reach_the_broker_changes_no_meter(tmp_path, emulator_fleet):
     names = ["fleetv-1", "fleetv-2"]
     make_pki(str(tmp_path / "pki"), server_sans=(BROKER_IP,), clients=(*names, "whatwatt-monitor"))
     fleet = emulator_fleet(count=len(names), first_ip=FIRST_IP, report_interval=1)
@@ -117,7 +118,7 @@ def test_a_monitor_that_cannot_reach_the_broker_changes_no_meter(tmp_path, emula
     assert not (tmp_path / "records").exists()
 
 
-def test_payloads_must_parse_and_the_home_assistant_preset_carries_its_keys(tmp_path, mtls_broker, emulator_fleet):  # noqa: F811
+def test_payloads_must_parse_and_the_home_assistant_preset_carries_its_keys(tmp_path, mtls_broker, emulator_fleet):
     names = IDS[:2]
     pki = make_pki(str(tmp_path / "pki"), server_sans=(BROKER_IP,), clients=(*names, "whatwatt-monitor"))
     broker = mtls_broker(pki, host=BROKER_IP, acl=ACL)
@@ -134,7 +135,7 @@ def test_payloads_must_parse_and_the_home_assistant_preset_carries_its_keys(tmp_
     assert outcome["rolled_back_devices"] == [names[0]]
 
     monitor = [str(tmp_path / "pki" / "clients" / f"whatwatt-monitor.{ext}") for ext in ("crt", "key")]
-    with Collector(BROKER_IP, broker.port, str(tmp_path / "pki" / "ca.crt"), *monitor, topic=f"meters/{names[1]}",
+    with Subscriber(BROKER_IP, broker.port, str(tmp_path / "pki" / "ca.crt"), *monitor, topic=f"meters/{names[1]}",
                    client_id="test-ha-preset") as collector:  # fmt: skip
         messages = collector.wait_for(lambda m: len(m) >= 1, timeout=10)
     payload = json.loads(messages[0][1])
