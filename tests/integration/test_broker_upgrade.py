@@ -14,7 +14,9 @@ import re
 
 import pytest
 
-from tests.integration.lifecycle.fleet import Fleet, changed_hosts, failed_hosts, show
+from harness.playbook import changed_hosts, failed_hosts, show
+
+from tests.integration.lifecycle.fleet import Fleet
 from tests.integration.lifecycle.ssh_host import BrokerHost
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]

@@ -11,14 +11,9 @@ import time
 
 import pytest
 
-from tests.integration.lifecycle.fleet import (
-    Fleet,
-    Subscriber,
-    changed_hosts,
-    failed_hosts,
-    fingerprint_hex,
-    show,
-)
+from harness.playbook import changed_hosts, failed_hosts, show
+
+from tests.integration.lifecycle.fleet import Fleet, fingerprint_hex
 
 pytestmark = pytest.mark.integration
 
@@ -79,7 +74,7 @@ def test_verify_fails_and_changes_nothing_when_a_meter_stops_publishing(fleet):
 def test_server_certificate_rotation_reloads_without_dropping_anyone(fleet):
     before = fleet.pki_fingerprint("servers", "broker")
     device_connects = {name: fleet.state(name)["mqtt"]["connects"] for name in NAMES}
-    subscriber = Subscriber(fleet, "test-long-lived").start()
+    subscriber = fleet.subscriber("test-long-lived")
     try:
         proc = fleet.playbook("rotate.yml", "-e", '{"whatwatt_rotate": ["broker"]}')
         assert proc.returncode == 0, show(proc)

@@ -13,7 +13,9 @@ import time
 
 import pytest
 
-from tests.integration.lifecycle.fleet import Fleet, Subscriber, changed_hosts, failed_hosts, show
+from harness.playbook import changed_hosts, failed_hosts, show
+
+from tests.integration.lifecycle.fleet import Fleet
 from tests.integration.lifecycle.ssh_host import BrokerHost
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
@@ -80,7 +82,7 @@ def test_server_certificate_rotation_is_a_reload_that_keeps_every_meter_connecte
     before = fleet.pki_fingerprint("servers", "broker")
     pid = host.shell("systemctl show mosquitto -p MainPID --value").strip()
     connects = {name: fleet.state(name)["mqtt"]["connects"] for name in NAMES}
-    subscriber = Subscriber(fleet, "test-site-ssh").start()
+    subscriber = fleet.subscriber("test-site-ssh")
     try:
         proc = fleet.playbook("rotate.yml", "-e", '{"whatwatt_rotate": ["broker"]}')
         assert proc.returncode == 0, show(proc)
