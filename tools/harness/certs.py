@@ -81,7 +81,7 @@ def _name(cn):
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
 
-def _build(subject, key, issuer_name, issuer_key, not_before, not_after, ca, extensions=()):
+def _build(subject, key, issuer_name, issuer_key, not_before, not_after, ca, extensions=(), path_length=None):
     """The one certificate builder: ``extensions`` are (extension, critical) pairs after BasicConstraints."""
     builder = (
         x509.CertificateBuilder()
@@ -91,7 +91,7 @@ def _build(subject, key, issuer_name, issuer_key, not_before, not_after, ca, ext
         .serial_number(x509.random_serial_number())
         .not_valid_before(not_before)
         .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), critical=True)
     )
     for extension, critical in extensions:
         builder = builder.add_extension(extension, critical=critical)
@@ -105,23 +105,26 @@ def make_cert(cn, key, issuer_cert=None, issuer_key=None, days=365, start_days_a
     return _build(_name(cn), key, issuer_name, issuer_key or key, start, start + datetime.timedelta(days=days), ca)
 
 
-def make_ca(cn="Test Root CA", not_before=None, not_after=None, key=None):
+def make_ca(cn="Test Root CA", not_before=None, not_after=None, key=None, path_length=None):
     """A self-signed ECDSA P-256 CA (10 years unless told otherwise)."""
     key = key or new_key()
     not_before = not_before or now() - datetime.timedelta(minutes=5)
     not_after = not_after or not_before + datetime.timedelta(days=3650)
     usage = x509.KeyUsage(False, False, False, False, False, True, True, False, False)  # keyCertSign, cRLSign
     extensions = [(usage, True), (x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)]
-    return Issued(_build(_name(cn), key, _name(cn), key, not_before, not_after, True, extensions), key)
+    cert = _build(_name(cn), key, _name(cn), key, not_before, not_after, True, extensions, path_length)
+    return Issued(cert, key)
 
 
-def issue(ca, cn, server=False, sans=(), not_before=None, not_after=None, key=None):
-    """A leaf certificate signed by ``ca``; ``sans`` are IP address or DNS name strings."""
+def issue(ca, cn, server=False, sans=(), not_before=None, not_after=None, key=None, key_usage=None):
+    """A leaf certificate signed by ``ca``; ``sans`` are IP address or DNS name strings; ``key_usage`` an
+    ``x509.KeyUsage`` (critical) when given."""
     key = key or new_key()
     not_before = not_before or now() - datetime.timedelta(minutes=5)
     not_after = not_after or not_before + datetime.timedelta(days=365)
     usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
-    extensions = [
+    extensions = [(key_usage, True)] if key_usage else []
+    extensions += [
         (x509.ExtendedKeyUsage([usage]), False),
         (x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), False),
     ]
