@@ -71,11 +71,8 @@ def fleet(tmp_path_factory, venv):
     fleet = Fleet(tmp_path_factory.mktemp("installed"), NAMES)
     fleet.runner.bin_dir = os.path.join(venv, "bin")
     fleet.runner.collections_path = INSTALLED
-    try:
-        fleet.start()
+    with fleet:
         yield fleet
-    finally:
-        fleet.stop()
 
 
 def minimal_inventory(fleet, **group_vars):

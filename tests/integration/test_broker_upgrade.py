@@ -44,13 +44,9 @@ def host(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory, host):
-    fleet = Fleet(tmp_path_factory.mktemp("upgrade"), NAMES, first_ip="127.0.81.1", broker_ip=ADDRESS,
-                  broker_vars=host.inventory_vars, broker_port=BROKER_PORT)  # fmt: skip
-    try:
-        fleet.start()
+    with Fleet(tmp_path_factory.mktemp("upgrade"), NAMES, first_ip="127.0.81.1", broker_ip=ADDRESS,
+                  broker_vars=host.inventory_vars, broker_port=BROKER_PORT) as fleet:  # fmt: skip
         yield fleet
-    finally:
-        fleet.stop()
 
 
 def broker_version(host):

@@ -12,6 +12,7 @@ import pytest
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import device_fleet as df
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_template import HOME_ASSISTANT_KEYS
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_client import WhatWattClient
+from harness.batch import batch_options
 from harness.certs import make_pki
 from harness.mqtt import Subscriber
 from harness.ports import free_port
@@ -57,33 +58,13 @@ def test_push_verify_rerun_rollback_and_audit(tmp_path, mtls_broker, emulator_fl
 
 
 def fleet_options(tmp_path, broker_port, fleet, names, verify_timeout):
-    return dict(
-        devices=[
-            dict(name=name, host=ip, port=fleet.port, topic=f"meters/{name}")
-            for name, ip in zip(names, fleet.ips, strict=True)
-        ],
-        broker_host=BROKER_IP,
-        broker_port=broker_port,
-        scheme="mqtts",
-        template='{"P_In":${1_7_0}}',
-        skip_cn_check=False,
-        force_certificates=False,
-        report_interval=None,
-        password="",
-        ca_path=str(tmp_path / "pki" / "ca.crt"),
-        certs_dir=str(tmp_path / "pki" / "clients"),
-        record_dir=str(tmp_path / "records"),
-        timeout=5,
-        retries=1,
-        verify="changed",
-        verify_timeout=verify_timeout,
-        monitor_cert_path=str(tmp_path / "pki" / "clients" / "whatwatt-monitor.crt"),
-        monitor_key_path=str(tmp_path / "pki" / "clients" / "whatwatt-monitor.key"),
-        monitor_client_id=None,
-        rollback=True,
-        drift="change",
-        workers=4,
-    )
+    pki = tmp_path / "pki"
+    return batch_options(
+        list(zip(names, fleet.ips, [fleet.port] * len(names), strict=True)), pki / "ca.crt", pki / "clients",
+        tmp_path / "records", broker_host=BROKER_IP, broker_port=broker_port, verify="changed",
+        verify_timeout=verify_timeout, monitor_cert_path=str(pki / "clients" / "whatwatt-monitor.crt"),
+        monitor_key_path=str(pki / "clients" / "whatwatt-monitor.key"),
+    )  # fmt: skip
 
 
 def test_the_first_message_after_a_push_is_not_missed(tmp_path, mtls_broker, emulator_fleet):

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from harness.playbook import changed_hosts, failed_hosts, show
+from harness.playbook import assert_clean, changed_hosts, failed_hosts, show
 
 from tests.integration.lifecycle.fleet import Fleet, fingerprint_hex
 
@@ -22,18 +22,8 @@ NAMES = [f"whatwatt-{n:02d}" for n in range(1, 7)]
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
-    fleet = Fleet(tmp_path_factory.mktemp("playbooks"), NAMES)
-    try:
-        fleet.start()
+    with Fleet(tmp_path_factory.mktemp("playbooks"), NAMES) as fleet:
         yield fleet
-    finally:
-        fleet.stop()
-
-
-def assert_clean(proc, changed=()):
-    assert proc.returncode == 0, show(proc)
-    assert failed_hosts(proc) == [], show(proc)
-    assert changed_hosts(proc) == sorted(changed), show(proc)
 
 
 def assert_verify_passes(fleet, active=NAMES):

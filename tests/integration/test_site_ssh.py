@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from harness.playbook import changed_hosts, failed_hosts, show
+from harness.playbook import assert_clean, changed_hosts, failed_hosts, show
 
 from tests.integration.lifecycle.fleet import Fleet
 from tests.integration.lifecycle.ssh_host import BrokerHost
@@ -35,19 +35,9 @@ def host(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory, host):
-    fleet = Fleet(tmp_path_factory.mktemp("site-ssh"), NAMES, first_ip="127.0.80.1", broker_ip=ADDRESS,
-                  broker_vars=host.inventory_vars, broker_port=BROKER_PORT)  # fmt: skip
-    try:
-        fleet.start()
+    with Fleet(tmp_path_factory.mktemp("site-ssh"), NAMES, first_ip="127.0.80.1", broker_ip=ADDRESS,
+                  broker_vars=host.inventory_vars, broker_port=BROKER_PORT) as fleet:  # fmt: skip
         yield fleet
-    finally:
-        fleet.stop()
-
-
-def assert_clean(proc, changed=()):
-    assert proc.returncode == 0, show(proc)
-    assert failed_hosts(proc) == [], show(proc)
-    assert changed_hosts(proc) == sorted(changed), show(proc)
 
 
 def test_site_over_ssh_provisions_every_meter_then_changes_nothing(fleet, host):

@@ -2,6 +2,8 @@
 
 import os
 
+from harness.batch import batch_options
+
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import device_fleet as df
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_client import WhatWattClient
 
@@ -10,36 +12,10 @@ NAMES = [f"fleet-{n}" for n in range(4)]
 
 
 def fleet_options(pki_dir, record_dir, devs, **extra):
-    entries = [
-        dict(name=name, host=dev.address, port=dev.port, topic=f"meters/{name}")
-        for name, dev in zip(NAMES, devs, strict=False)
-    ]
-    options = dict(
-        devices=entries,
-        broker_host="127.0.30.199",
-        broker_port=8883,
-        scheme="mqtts",
-        template='{"P_In":${1_7_0}}',
-        skip_cn_check=False,
-        force_certificates=False,
-        report_interval=None,
-        password="",
-        ca_path=str(pki_dir / "ca-bundle.crt"),
-        certs_dir=str(pki_dir / "clients"),
-        record_dir=str(record_dir),
-        timeout=5,
-        retries=1,
-        verify="none",
-        verify_timeout=5,
-        monitor_cert_path=None,
-        monitor_key_path=None,
-        monitor_client_id=None,
-        rollback=True,
-        drift="change",
-        workers=4,
-    )
-    options.update(extra)
-    return options
+    """The batch for fake meters ``devs`` (named ``NAMES`` in order) and the PKI directory ``pki_dir``."""
+    devices = [(name, dev.address, dev.port) for name, dev in zip(NAMES, devs, strict=False)]
+    paths = dict(ca_path=pki_dir / "ca-bundle.crt", certs_dir=pki_dir / "clients", record_dir=record_dir)
+    return batch_options(devices, **{**paths, **extra})
 
 
 def quick_client(**kwargs):

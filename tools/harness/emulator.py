@@ -14,6 +14,8 @@ import threading
 import time
 import urllib.request
 
+from .ports import terminate
+
 TOOLS = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -73,13 +75,7 @@ class EmulatorProcess:
 
     def stop(self):
         if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(30)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait(10)
+            terminate(self.proc, 30)
             self.proc = None
         if self._stderr:
             self._stderr.close()

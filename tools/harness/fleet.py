@@ -24,6 +24,25 @@ class Fleet(MeterControl):
     def write_inventory(self):
         raise NotImplementedError
 
+    def start(self):
+        self.write_inventory()
+        self.emulator.start()
+
+    def stop(self):
+        self.emulator.stop()
+
+    def __enter__(self):
+        """start(); a start that fails half-way is stopped again."""
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
     def playbook(self, playbook, *args, check=False, label=None):
         return self.runner.run(playbook, *args, check=check, label=label)
 

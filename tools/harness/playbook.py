@@ -42,6 +42,13 @@ def fatal_line(proc, host):
     return match.group(0) if match else ""
 
 
+def assert_clean(proc, changed=()):
+    """The run passed, no host failed, and exactly the hosts ``changed`` changed."""
+    assert proc.returncode == 0, show(proc)
+    assert failed_hosts(proc) == [], show(proc)
+    assert changed_hosts(proc) == sorted(changed), show(proc)
+
+
 def show(proc):
     """A failed run, for an assertion message."""
     return f"rc={proc.returncode}\n--- stdout (tail)\n{proc.stdout[-8000:]}\n--- stderr\n{proc.stderr[-3000:]}"
