@@ -50,7 +50,6 @@ class Fleet(BaseFleet):
         base = str(base)
         super().__init__(base, names, first_ip, os.path.join(base, "inventory"), api_port=18040,
                          playbook_dir=PLAYBOOKS, timeout=900)  # fmt: skip
-        self.inventory_dir = self.runner.inventory
         self.broker_ip = broker_ip
         self.broker_vars = broker_vars or {"ansible_connection": "local", "ansible_host": broker_ip}
         self.local_broker = broker_vars is None
@@ -61,6 +60,15 @@ class Fleet(BaseFleet):
         self._seen = {}
 
     # -- inventory ------------------------------------------------------------------------------------------
+    @property
+    def inventory_dir(self):
+        """The inventory directory the playbooks run with (a suite may point it at its own)."""
+        return self.runner.inventory
+
+    @inventory_dir.setter
+    def inventory_dir(self, path):
+        self.runner.inventory = path
+
     def write_inventory(self):
         os.makedirs(os.path.join(self.inventory_dir, "group_vars"), exist_ok=True)
         meters = {name: {"ansible_host": self.ip(name), "whatwatt_api_port": self.api_port, "whatwatt_client_id": name}
