@@ -45,7 +45,7 @@ def host(tmp_path_factory):
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory, host):
     with Fleet(tmp_path_factory.mktemp("upgrade"), NAMES, first_ip="127.0.81.1", broker_ip=ADDRESS,
-                  broker_vars=host.inventory_vars, broker_port=BROKER_PORT) as fleet:  # fmt: skip
+               broker_vars=host.inventory_vars, broker_port=BROKER_PORT) as fleet:  # fmt: skip
         yield fleet
 
 

@@ -117,7 +117,7 @@ def test_payloads_must_parse_and_the_home_assistant_preset_carries_its_keys(tmp_
 
     monitor = [str(tmp_path / "pki" / "clients" / f"whatwatt-monitor.{ext}") for ext in ("crt", "key")]
     with Subscriber(BROKER_IP, broker.port, str(tmp_path / "pki" / "ca.crt"), *monitor, topic=f"meters/{names[1]}",
-                   client_id="test-ha-preset") as collector:  # fmt: skip
+                    client_id="test-ha-preset") as collector:  # fmt: skip
         messages = collector.wait_for(lambda m: len(m) >= 1, timeout=10)
     payload = json.loads(messages[0][1])
     read_by_the_integration = {key for key, _variable in HOME_ASSISTANT_KEYS}
