@@ -19,7 +19,9 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.lifecycle.fleet import ROOT, Fleet, Subscriber, changed_hosts, failed_hosts, show
+from harness.playbook import ROOT, changed_hosts, failed_hosts, show
+
+from tests.integration.lifecycle.fleet import Fleet
 
 pytestmark = pytest.mark.installed
 
@@ -67,13 +69,10 @@ def venv(tmp_path_factory):
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory, venv):
     fleet = Fleet(tmp_path_factory.mktemp("installed"), NAMES)
-    fleet.bin_dir = os.path.join(venv, "bin")
-    fleet.collections_path = INSTALLED
-    try:
-        fleet.start()
+    fleet.runner.bin_dir = os.path.join(venv, "bin")
+    fleet.runner.collections_path = INSTALLED
+    with fleet:
         yield fleet
-    finally:
-        fleet.stop()
 
 
 def minimal_inventory(fleet, **group_vars):
@@ -153,7 +152,7 @@ def test_site_and_verify_by_fqcn_from_the_installed_collection(fleet):
     assert again.returncode == 0 and changed_hosts(again) == [], show(again)
 
     # mosquitto_monitor_read_sys: the monitoring identity reads the broker's $SYS tree (for an exporter).
-    sys_reader = Subscriber(fleet, "whatwatt-monitor", topic="$SYS/broker/version").start()
+    sys_reader = fleet.subscriber("whatwatt-monitor", topic="$SYS/broker/version")
     try:
         deadline = time.monotonic() + 20
         while not sys_reader.topics_since(0) and time.monotonic() < deadline:

@@ -14,7 +14,9 @@ import re
 
 import pytest
 
-from tests.integration.lifecycle.fleet import Fleet, changed_hosts, failed_hosts, show
+from harness.playbook import changed_hosts, failed_hosts, show
+
+from tests.integration.lifecycle.fleet import Fleet
 from tests.integration.lifecycle.ssh_host import BrokerHost
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
@@ -42,13 +44,9 @@ def host(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory, host):
-    fleet = Fleet(tmp_path_factory.mktemp("upgrade"), NAMES, first_ip="127.0.81.1", broker_ip=ADDRESS,
-                  broker_vars=host.inventory_vars, broker_port=BROKER_PORT)  # fmt: skip
-    try:
-        fleet.start()
+    with Fleet(tmp_path_factory.mktemp("upgrade"), NAMES, first_ip="127.0.81.1", broker_ip=ADDRESS,
+               broker_vars=host.inventory_vars, broker_port=BROKER_PORT) as fleet:  # fmt: skip
         yield fleet
-    finally:
-        fleet.stop()
 
 
 def broker_version(host):

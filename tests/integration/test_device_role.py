@@ -1,203 +1,25 @@
 """The device role end to end: pki role -> real mTLS Mosquitto -> 20 emulated meters -> ansible-playbook.
 
 Loopback range of this suite: 127.0.30.x (meters .1-.20, broker .250). The tests run in file order on one
-fleet, each leaving it provisioned and converged for the next.
+fleet, each leaving it provisioned and converged for the next. The world: tests/integration/device_env.py.
 """
 
-import contextlib
 import json
-import os
 import re
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
-import yaml
+from harness.mqtt import Subscriber
+from harness.playbook import changed_hosts, failed_hosts, show
 
-from tests.support.broker import MosquittoBroker
-from tests.support.mqtt import Collector
-from tests.support.ports import free_port
+from tests.integration.device_env import BROKER_IP, NAMES, start_env
 
 pytestmark = pytest.mark.integration
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PLAYBOOKS = os.path.join(ROOT, "tests", "integration", "playbooks")
-BIN = os.path.join(ROOT, ".venv", "bin")
-COUNT = 20
-FIRST_IP = "127.0.30.1"
-BROKER_IP = "127.0.30.250"
-NAMES = [f"whatwatt-{n:02d}" for n in range(1, COUNT + 1)]
-ACL = "user whatwatt-monitor\ntopic read meters/#\n\npattern write meters/%u\n"
-RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
-
-
-class Env:
-    """Everything the scenarios share: paths, the broker, the emulator process, the inventory.
-
-    Other suites reuse it with their own meters, loopback range and emulator switches (``start_env``).
-    """
-
-    def __init__(self, base, names=NAMES, first_ip=FIRST_IP, broker_ip=BROKER_IP, emulator_args=()):
-        self.base = str(base)
-        self.names = list(names)
-        self.first_ip = first_ip
-        self.broker_ip = broker_ip
-        self.emulator_args = list(emulator_args)
-        self.pki_dir = os.path.join(self.base, "pki")
-        self.inventory = os.path.join(self.base, "inventory.yml")
-        self.api_port = free_port(first_ip)
-        self.broker = None
-        self.emulator = None
-        self.host_overrides = {}
-        self.group_overrides = {}
-
-    def ip(self, name):
-        prefix, last = self.first_ip.rsplit(".", 1)
-        return f"{prefix}.{int(last) + self.names.index(name)}"
-
-    def write_inventory(self):
-        hosts = {}
-        for name in self.names:
-            hosts[name] = dict(ansible_host=self.ip(name), whatwatt_api_port=self.api_port, whatwatt_client_id=name)
-            hosts[name].update(self.host_overrides.get(name, {}))
-        group_vars = dict(
-            whatwatt_pki_dir=self.pki_dir,
-            whatwatt_broker_host=self.broker_ip,
-            whatwatt_broker_port=self.broker.port if self.broker else 8883,
-            whatwatt_verify_timeout=30,
-            whatwatt_report_interval=1,
-        )
-        group_vars.update(self.group_overrides)
-        inventory = {
-            "all": {
-                "vars": group_vars,
-                "children": {"meters": {"vars": {"ansible_connection": "local"}, "hosts": hosts}},
-            }
-        }
-        with open(self.inventory, "w", encoding="utf-8") as handle:
-            yaml.safe_dump(inventory, handle)
-
-    def playbook(self, name, *args, check=False):
-        env = dict(
-            os.environ,
-            ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".build", "collections"),
-            ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
-            ANSIBLE_FORKS="20",
-            ANSIBLE_NOCOLOR="1",
-            ANSIBLE_RETRY_FILES_ENABLED="false",
-            ANSIBLE_LOCALHOST_WARNING="false",
-            ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-        )
-        cmd = [os.path.join(BIN, "ansible-playbook"), "-i", self.inventory, os.path.join(PLAYBOOKS, name), *args]
-        if check:
-            cmd.append("--check")
-        start = time.monotonic()
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600, cwd=self.base, check=False)
-        proc.elapsed = time.monotonic() - start
-        print(f"{name} {' '.join(args)}{' --check' if check else ''}: {proc.elapsed:.1f} s")
-        proc.recap = {m[0]: dict(ok=int(m[1]), changed=int(m[2]), unreachable=int(m[3]), failed=int(m[4]))
-                      for m in RECAP.findall(proc.stdout)}  # fmt: skip
-        return proc
-
-    def control(self, name, path, body=None, method="POST"):
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            f"http://{self.ip(name)}:{self.api_port}{path}",
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json"},
-        )
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        with opener.open(request, timeout=10) as response:
-            return json.loads(response.read() or b"null")
-
-    def state(self, name):
-        return self.control(name, "/_emulator/state", method="GET")
-
-    def records(self):
-        directory = os.path.join(self.pki_dir, "devices")
-        if not os.path.isdir(directory):
-            return {}
-        return {entry: os.stat(os.path.join(directory, entry)).st_mtime_ns for entry in sorted(os.listdir(directory))}
-
-
-def show(proc):
-    return f"rc={proc.returncode}\n--- stdout (tail)\n{proc.stdout[-6000:]}\n--- stderr\n{proc.stderr[-3000:]}"
-
-
-@contextlib.contextmanager
-def start_env(base, **kwargs):
-    """PKI (device_pki.yml), a private mTLS broker with the ACL and an emulated fleet; stopped on exit."""
-    env = Env(base, **kwargs)
-    env.write_inventory()
-    proc = env.playbook("device_pki.yml")
-    assert proc.returncode == 0, show(proc)
-    env.broker = MosquittoBroker(
-        os.path.join(env.base, "broker"),
-        os.path.join(env.pki_dir, "ca-bundle.crt"),
-        os.path.join(env.pki_dir, "servers", "broker.crt"),
-        os.path.join(env.pki_dir, "servers", "broker.key"),
-        host=env.broker_ip,
-        acl=ACL,
-    )
-    env.broker.start()
-    env.write_inventory()
-    log = open(os.path.join(env.base, "emulator.log"), "w", encoding="utf-8")  # noqa: SIM115 - closed below
-    env.emulator = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "whatwatt_emulator",
-            "fleet",
-            "--count",
-            str(len(env.names)),
-            "--first-ip",
-            env.first_ip,
-            "--port",
-            str(env.api_port),
-            "--state-dir",
-            os.path.join(env.base, "emulator"),
-            "--report-interval",
-            "1",
-            "--log",
-            os.path.join(env.base, "emulator-debug.log"),
-            *env.emulator_args,
-        ],  # fmt: skip
-        stdout=subprocess.PIPE,
-        stderr=log,
-        text=True,
-        env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "tools")),
-    )
-    try:
-        line = env.emulator.stdout.readline()
-        assert line.startswith("ready"), f"emulator did not start: {line!r}"
-        yield env
-    finally:
-        env.emulator.terminate()
-        try:
-            env.emulator.wait(30)
-        except subprocess.TimeoutExpired:
-            env.emulator.kill()
-            env.emulator.wait(10)
-        env.emulator.stdout.close()
-        log.close()
-        env.broker.stop()
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
     with start_env(tmp_path_factory.mktemp("device-role")) as env:
         yield env
-
-
-def changed_hosts(proc):
-    return sorted(name for name, counts in proc.recap.items() if counts["changed"])
-
-
-def failed_hosts(proc):
-    return sorted(name for name, counts in proc.recap.items() if counts["failed"] or counts["unreachable"])
 
 
 def assert_untouched(env, before):
@@ -227,9 +49,8 @@ def test_provision_twenty_meters_with_verification(env):
         assert state["mqtt"]["connected"], (name, state["mqtt"])
         assert state["settings"]["publish"]["topic"] == f"meters/{name}"
     # What the monitoring identity sees at the broker: messages from every meter, signed as the template says.
-    monitor = (os.path.join(env.pki_dir, "clients", f"whatwatt-monitor.{ext}") for ext in ("crt", "key"))
-    with Collector(BROKER_IP, env.broker.port, os.path.join(env.pki_dir, "ca-bundle.crt"), *monitor,
-                   topic="meters/#", client_id="test-collector") as collector:  # fmt: skip
+    with Subscriber.for_identity(env.pki_dir, "whatwatt-monitor", BROKER_IP, env.broker.port, topic="meters/#",
+                                 client_id="test-collector") as collector:  # fmt: skip
         messages = collector.wait_for(
             lambda m: {topic for topic, _payload in m} >= {f"meters/{n}" for n in NAMES}, timeout=15
         )

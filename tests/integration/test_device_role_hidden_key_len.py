@@ -1,19 +1,20 @@
 """The device role on meters that do not report ``key_len`` (emulator ``--hide-key-len``), as the vendor's own
 documented answers after provisioning show: provisioning, a ``changed=0`` re-run, a factory reset re-pushed alone,
-a client certificate rotation and a rollback. The harness is test_device_role's (``start_env``).
+a client certificate rotation and a rollback. The world is tests/integration/device_env.py (``start_env``).
 
 Loopback range of this suite: 127.0.31.x (meters .1-.6, broker .250). The tests run in file order on one fleet.
 """
 
 import json
-import os
 import re
 
 import pytest
 
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_template import HOME_ASSISTANT_KEYS
-from tests.integration.test_device_role import changed_hosts, failed_hosts, show, start_env
-from tests.support.mqtt import Collector
+from harness.playbook import changed_hosts, failed_hosts, show
+
+from tests.integration.device_env import start_env
+from harness.mqtt import Subscriber
 
 pytestmark = pytest.mark.integration
 
@@ -86,9 +87,8 @@ def test_home_assistant_preset_through_the_role(env):
     proc = env.playbook("device_role.yml", "-v")
     assert proc.returncode == 0, show(proc)
     assert changed_hosts(proc) == ["whatwatt-04"] and "1 changed, 1 verified, 0 failed" in proc.stdout, show(proc)
-    monitor = [os.path.join(env.pki_dir, "clients", f"whatwatt-monitor.{ext}") for ext in ("crt", "key")]
-    with Collector(env.broker_ip, env.broker.port, os.path.join(env.pki_dir, "ca-bundle.crt"), *monitor,
-                   topic="meters/whatwatt-04", client_id="test-ha-role") as collector:  # fmt: skip
+    with Subscriber.for_identity(env.pki_dir, "whatwatt-monitor", env.broker_ip, env.broker.port,
+                                 topic="meters/whatwatt-04", client_id="test-ha-role") as collector:  # fmt: skip
         payload = json.loads(collector.wait_for(lambda m: len(m) >= 1, timeout=10)[0][1])
     assert {key for key, _variable in HOME_ASSISTANT_KEYS} <= set(payload), payload
     del env.host_overrides["whatwatt-04"]

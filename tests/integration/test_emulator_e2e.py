@@ -6,9 +6,8 @@ import time
 import pytest
 import requests
 
-from tests.support.certs import issue, make_ca
-from tests.support.fixtures import emulator_fleet, mtls_broker, pki  # noqa: F401  # pylint: disable=unused-import
-from tests.support.mqtt import Collector
+from harness.certs import issue, make_ca
+from harness.mqtt import Subscriber
 
 pytestmark = pytest.mark.integration
 
@@ -46,14 +45,14 @@ def wait_state(dev, predicate, timeout=15.0):
 
 
 @pytest.fixture
-def monitor(pki, mtls_broker):  # noqa: F811
+def monitor(pki, mtls_broker):
     broker = mtls_broker(pki)
     mon = pki.client("test-monitor")
-    with Collector(BROKER_IP, broker.port, pki.ca.cert_path, mon.cert_path, mon.key_path, topic="meters/#") as col:
+    with Subscriber(BROKER_IP, broker.port, pki.ca.cert_path, mon.cert_path, mon.key_path, topic="meters/#") as col:
         yield broker, col
 
 
-def test_provisioned_device_publishes_over_mtls(pki, monitor, emulator_fleet):  # noqa: F811
+def test_provisioned_device_publishes_over_mtls(pki, monitor, emulator_fleet):
     broker, col = monitor
     fleet = emulator_fleet(count=2, first_ip="127.0.20.40", report_interval=1)
     for i, dev in enumerate(fleet.devices):
@@ -86,7 +85,7 @@ def test_provisioned_device_publishes_over_mtls(pki, monitor, emulator_fleet):  
     assert system["clouds"]["mqtc"] == {"enabled": False, "connected": False}
 
 
-def test_wrong_ca_is_not_connected_and_says_why(pki, monitor, emulator_fleet, tmp_path):  # noqa: F811
+def test_wrong_ca_is_not_connected_and_says_why(pki, monitor, emulator_fleet, tmp_path):
     broker = monitor[0]
     fleet = emulator_fleet(first_ip="127.0.20.50")
     dev = fleet.devices[0]
@@ -98,7 +97,7 @@ def test_wrong_ca_is_not_connected_and_says_why(pki, monitor, emulator_fleet, tm
     assert requests.get(url(dev, "/api/v1/system"), timeout=5).json()["clouds"]["mqtc"]["connected"] is False
 
 
-def test_client_certificate_from_another_ca_is_refused(pki, monitor, emulator_fleet):  # noqa: F811
+def test_client_certificate_from_another_ca_is_refused(pki, monitor, emulator_fleet):
     broker = monitor[0]
     fleet = emulator_fleet(first_ip="127.0.20.51")
     dev = fleet.devices[0]
@@ -115,7 +114,7 @@ def test_client_certificate_from_another_ca_is_refused(pki, monitor, emulator_fl
     assert requests.get(url(dev, "/api/v1/system"), timeout=5).json()["clouds"]["mqtc"]["connected"] is False
 
 
-def test_bad_key_is_refused_at_provisioning(pki, monitor, emulator_fleet):  # noqa: F811
+def test_bad_key_is_refused_at_provisioning(pki, monitor, emulator_fleet):
     broker = monitor[0]
     fleet = emulator_fleet(first_ip="127.0.20.52")
     dev = fleet.devices[0]
@@ -127,7 +126,7 @@ def test_bad_key_is_refused_at_provisioning(pki, monitor, emulator_fleet):  # no
     assert state["mqtt"]["connected"] is False and state["settings"]["enable"] is False
 
 
-def test_name_check_passes_with_ip_san(pki, monitor, emulator_fleet):  # noqa: F811
+def test_name_check_passes_with_ip_san(pki, monitor, emulator_fleet):
     broker = monitor[0]
     fleet = emulator_fleet(first_ip="127.0.20.53")
     dev = fleet.devices[0]
@@ -136,8 +135,8 @@ def test_name_check_passes_with_ip_san(pki, monitor, emulator_fleet):  # noqa: F
     wait_state(dev, lambda s: s["mqtt"]["connected"])  # 127.0.20.1 is in the server's SANs
 
 
-def test_name_mismatch_fails_unless_skip_cn_check(tmp_path, mtls_broker, emulator_fleet):  # noqa: F811
-    from tests.support.certs import make_pki
+def test_name_mismatch_fails_unless_skip_cn_check(tmp_path, mtls_broker, emulator_fleet):
+    from harness.certs import make_pki
 
     nosan = make_pki(str(tmp_path / "nosan"), server_sans=(), clients=("whatwatt-001",))  # the basic recipe: no SAN
     broker = mtls_broker(nosan)
@@ -153,7 +152,7 @@ def test_name_mismatch_fails_unless_skip_cn_check(tmp_path, mtls_broker, emulato
     assert not requests.get(url(strict, "/_emulator/state"), timeout=5).json()["mqtt"]["connected"]
 
 
-def test_free_license_never_connects(pki, monitor, emulator_fleet):  # noqa: F811
+def test_free_license_never_connects(pki, monitor, emulator_fleet):
     broker = monitor[0]
     fleet = emulator_fleet(first_ip="127.0.20.55", license="FREE")
     dev = fleet.devices[0]
@@ -166,10 +165,10 @@ def test_free_license_never_connects(pki, monitor, emulator_fleet):  # noqa: F81
     wait_state(dev, lambda s: s["mqtt"]["connected"])
 
 
-def test_settings_survive_restart_and_reconnect(pki, monitor, tmp_path):  # noqa: F811
+def test_settings_survive_restart_and_reconnect(pki, monitor, tmp_path):
     from whatwatt_emulator import Fleet
 
-    from tests.support.ports import free_port
+    from harness.ports import free_port
 
     broker, col = monitor
     port = free_port("127.0.20.56")

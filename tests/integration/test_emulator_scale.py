@@ -5,22 +5,20 @@ measurement (CPU and memory are printed; run with ``-s`` to see them).
 """
 
 import os
-import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
 
-from tests.support.broker import MosquittoBroker
-from tests.support.certs import issue, make_pki
-from tests.support.mqtt import Collector
-from tests.support.ports import free_port
+from harness.broker import MosquittoBroker
+from harness.emulator import EmulatorProcess
+from harness.certs import issue, make_pki
+from harness.mqtt import Subscriber
+from harness.ports import free_port
 
 pytestmark = pytest.mark.integration
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 COUNT = int(os.environ.get("WHATWATT_EMULATOR_SCALE", "100"))
 INTERVAL = int(os.environ.get("WHATWATT_EMULATOR_SCALE_INTERVAL", "5"))
 WINDOW = float(os.environ.get("WHATWATT_EMULATOR_SCALE_WINDOW", "15"))
@@ -46,18 +44,14 @@ def test_fleet_stays_connected_and_publishing(tmp_path):
     pki = make_pki(str(tmp_path / "pki"), server_sans=(BROKER_IP,), clients=("test-monitor",))
     clients = [issue(pki.ca, f"whatwatt-{i:04d}") for i in range(1, COUNT + 1)]
     port = free_port(FIRST_IP)
-    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "tools"))
     broker = MosquittoBroker(tmp_path / "broker", pki.ca.cert_path, pki.server.cert_path, pki.server.key_path,
                              host=BROKER_IP).start()  # fmt: skip
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "whatwatt_emulator", "fleet", "--count", str(COUNT), "--first-ip", FIRST_IP,
-         "--port", str(port), "--state-dir", str(tmp_path / "state"), "--report-interval", str(INTERVAL),
-         "--log", str(tmp_path / "emulator.log"), "--log-level", "WARNING"],
-        stdout=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
+    emulator = EmulatorProcess(tmp_path, COUNT, FIRST_IP, port, report_interval=INTERVAL, log_level="WARNING")
     mon = pki.client("test-monitor")
     try:
-        assert proc.stdout.readline().startswith(f"ready: {COUNT} devices")
+        emulator.start()
+        assert emulator.ready_line.startswith(f"ready: {COUNT} devices")
+        proc = emulator.proc
         rss_idle = rss_mb(proc.pid)
         from whatwatt_emulator import ip_range
 
@@ -93,7 +87,7 @@ def test_fleet_stays_connected_and_publishing(tmp_path):
             assert time.monotonic() < deadline, [s for s in states if not s["connected"]][:3]
             time.sleep(1)
         connected_after = time.monotonic() - start
-        with Collector(BROKER_IP, broker.port, pki.ca.cert_path, mon.cert_path, mon.key_path, topic="meters/#") as col:
+        with Subscriber(BROKER_IP, broker.port, pki.ca.cert_path, mon.cert_path, mon.key_path, topic="meters/#") as col:
             cpu0, t0 = cpu_seconds(proc.pid), time.monotonic()
             bcpu0 = cpu_seconds(broker.proc.pid)
             time.sleep(WINDOW)
@@ -122,8 +116,5 @@ def test_fleet_stays_connected_and_publishing(tmp_path):
         proc.terminate()
         assert proc.wait(60) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
+        emulator.stop()
         broker.stop()

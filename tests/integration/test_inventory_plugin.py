@@ -18,8 +18,10 @@ import pytest
 import yaml
 from whatwatt_emulator import Fleet as EmulatorFleet
 
-from tests.integration.lifecycle.fleet import BIN, LOCK, ROOT, Fleet, changed_hosts, failed_hosts, show
-from tests.support.ports import free_port
+from harness.playbook import BIN, ansible_env, changed_hosts, failed_hosts, show
+
+from tests.integration.lifecycle.fleet import LOCK, Fleet
+from harness.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -90,10 +92,8 @@ def write_config(world, name="fleet.whatwatt.yml", directory=None, **extra):
 
 
 def inventory(path, *args):
-    env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".build", "collections"),
-               ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false", ANSIBLE_NOCOLOR="1")  # fmt: skip
-    proc = subprocess.run([os.path.join(BIN, "ansible-inventory"), "-i", path, *args], env=env, capture_output=True,
-                          text=True, timeout=120, check=False)  # fmt: skip
+    proc = subprocess.run([os.path.join(BIN, "ansible-inventory"), "-i", path, *args], env=ansible_env(),
+                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     return proc
 

@@ -7,15 +7,15 @@ fact); changes are counted from the PLAY RECAP; "rewrites nothing" is checked wi
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
-import time
 
 import pytest
 
-from tests.support.broker import MosquittoBroker
+from harness import playbook
+from harness.broker import MosquittoBroker
+from harness.playbook import ansible_env
 
 pytestmark = pytest.mark.integration
 
@@ -68,29 +68,17 @@ class Runner:
         vars_path = os.path.join(self.workdir, "extra.json")
         with open(vars_path, "w", encoding="utf-8") as handle:
             json.dump(extra, handle)
-        env = dict(
-            os.environ,
-            ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".build", "collections"),
-            ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
-            ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.tree",
-            ANSIBLE_CALLBACK_TREE_DIR=tree,
-            ANSIBLE_NOCOLOR="1",
-            ANSIBLE_RETRY_FILES_ENABLED="false",
-            ANSIBLE_LOCALHOST_WARNING="false",
-        )
+        env = ansible_env(ANSIBLE_CALLBACKS_ENABLED="ansible.builtin.tree", ANSIBLE_CALLBACK_TREE_DIR=tree)
         cmd = [ANSIBLE_PLAYBOOK, "-i", "inventory.json", "site.yml", "-e", "@extra.json", *extra_args]
         if check:
             cmd.append("--check")
         if diff:
             cmd.append("--diff")
-        started = time.monotonic()
-        proc = subprocess.run(cmd, cwd=self.workdir, env=env, capture_output=True, text=True, timeout=600, check=False)
-        elapsed = time.monotonic() - started
+        proc = playbook.run(cmd, env=env, cwd=self.workdir, timeout=600)
         assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
-        recap = re.search(r"^localhost\s*:.*?changed=(\d+)", proc.stdout, re.MULTILINE)
         with open(os.path.join(tree, "localhost"), encoding="utf-8") as handle:
             last = json.load(handle)
-        return Run(int(recap.group(1)), last["ansible_facts"]["whatwatt_pki"], proc.stdout, elapsed)
+        return Run(proc.recap["localhost"]["changed"], last["ansible_facts"]["whatwatt_pki"], proc.stdout, proc.elapsed)
 
 
 class Run:

@@ -11,14 +11,9 @@ import time
 
 import pytest
 
-from tests.integration.lifecycle.fleet import (
-    Fleet,
-    Subscriber,
-    changed_hosts,
-    failed_hosts,
-    fingerprint_hex,
-    show,
-)
+from harness.playbook import assert_clean, changed_hosts, failed_hosts, show
+
+from tests.integration.lifecycle.fleet import Fleet, fingerprint_hex
 
 pytestmark = pytest.mark.integration
 
@@ -27,18 +22,8 @@ NAMES = [f"whatwatt-{n:02d}" for n in range(1, 7)]
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory):
-    fleet = Fleet(tmp_path_factory.mktemp("playbooks"), NAMES)
-    try:
-        fleet.start()
+    with Fleet(tmp_path_factory.mktemp("playbooks"), NAMES) as fleet:
         yield fleet
-    finally:
-        fleet.stop()
-
-
-def assert_clean(proc, changed=()):
-    assert proc.returncode == 0, show(proc)
-    assert failed_hosts(proc) == [], show(proc)
-    assert changed_hosts(proc) == sorted(changed), show(proc)
 
 
 def assert_verify_passes(fleet, active=NAMES):
@@ -79,7 +64,7 @@ def test_verify_fails_and_changes_nothing_when_a_meter_stops_publishing(fleet):
 def test_server_certificate_rotation_reloads_without_dropping_anyone(fleet):
     before = fleet.pki_fingerprint("servers", "broker")
     device_connects = {name: fleet.state(name)["mqtt"]["connects"] for name in NAMES}
-    subscriber = Subscriber(fleet, "test-long-lived").start()
+    subscriber = fleet.subscriber("test-long-lived")
     try:
         proc = fleet.playbook("rotate.yml", "-e", '{"whatwatt_rotate": ["broker"]}')
         assert proc.returncode == 0, show(proc)
@@ -89,10 +74,7 @@ def test_server_certificate_rotation_reloads_without_dropping_anyone(fleet):
         mark = time.monotonic()
         # New handshakes see the new certificate: verify.yml compares the served fingerprint with the PKI.
         assert_verify_passes(fleet)
-        deadline = time.monotonic() + 10
-        while subscriber.topics_since(mark) < {f"meters/{n}" for n in NAMES} and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert subscriber.topics_since(mark) >= {f"meters/{n}" for n in NAMES}
+        assert subscriber.wait_topics(mark, {f"meters/{n}" for n in NAMES}, timeout=10) == []
         assert (subscriber.connects, subscriber.disconnects) == (1, 0)
     finally:
         subscriber.stop()

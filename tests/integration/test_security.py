@@ -39,17 +39,14 @@ from tests.integration.security.fleet import (
     WATCH,
     WEB_PASSWORD,
     Fleet,
-    changed_hosts,
-    failed_hosts,
-    fatal_line,
     kill_group,
-    show,
     tree_digest,
 )
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import pki_crypto
-from tests.support.broker import MosquittoBroker
-from tests.support.certs import Issued, issue, make_ca
-from tests.support.ports import free_port
+from harness.playbook import changed_hosts, failed_hosts, fatal_line, show
+from harness.broker import MosquittoBroker
+from harness.certs import Issued, issue, make_ca
+from harness.ports import free_port
 
 # The fixture may wait for another user of the machine-wide broker (flock); the cases themselves are short.
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(900)]

@@ -13,7 +13,9 @@ import time
 
 import pytest
 
-from tests.integration.lifecycle.fleet import Fleet, Subscriber, changed_hosts, failed_hosts, show
+from harness.playbook import assert_clean, changed_hosts, failed_hosts, show
+
+from tests.integration.lifecycle.fleet import Fleet
 from tests.integration.lifecycle.ssh_host import BrokerHost
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
@@ -33,19 +35,9 @@ def host(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory, host):
-    fleet = Fleet(tmp_path_factory.mktemp("site-ssh"), NAMES, first_ip="127.0.80.1", broker_ip=ADDRESS,
-                  broker_vars=host.inventory_vars, broker_port=BROKER_PORT)  # fmt: skip
-    try:
-        fleet.start()
+    with Fleet(tmp_path_factory.mktemp("site-ssh"), NAMES, first_ip="127.0.80.1", broker_ip=ADDRESS,
+               broker_vars=host.inventory_vars, broker_port=BROKER_PORT) as fleet:  # fmt: skip
         yield fleet
-    finally:
-        fleet.stop()
-
-
-def assert_clean(proc, changed=()):
-    assert proc.returncode == 0, show(proc)
-    assert failed_hosts(proc) == [], show(proc)
-    assert changed_hosts(proc) == sorted(changed), show(proc)
 
 
 def test_site_over_ssh_provisions_every_meter_then_changes_nothing(fleet, host):
@@ -80,7 +72,7 @@ def test_server_certificate_rotation_is_a_reload_that_keeps_every_meter_connecte
     before = fleet.pki_fingerprint("servers", "broker")
     pid = host.shell("systemctl show mosquitto -p MainPID --value").strip()
     connects = {name: fleet.state(name)["mqtt"]["connects"] for name in NAMES}
-    subscriber = Subscriber(fleet, "test-site-ssh").start()
+    subscriber = fleet.subscriber("test-site-ssh")
     try:
         proc = fleet.playbook("rotate.yml", "-e", '{"whatwatt_rotate": ["broker"]}')
         assert proc.returncode == 0, show(proc)
@@ -91,10 +83,7 @@ def test_server_certificate_rotation_is_a_reload_that_keeps_every_meter_connecte
         # served fingerprint with the PKI's).
         assert host.shell("systemctl show mosquitto -p MainPID --value").strip() == pid
         assert_clean(fleet.playbook("verify.yml"))
-        deadline = time.monotonic() + 15
-        while subscriber.topics_since(mark) < {f"meters/{n}" for n in NAMES} and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert subscriber.topics_since(mark) >= {f"meters/{n}" for n in NAMES}
+        assert subscriber.wait_topics(mark, {f"meters/{n}" for n in NAMES}, timeout=15) == []
         assert (subscriber.connects, subscriber.disconnects) == (1, 0)
     finally:
         subscriber.stop()

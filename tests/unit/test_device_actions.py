@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.test_device_fake import FakeDevice, Pki
+from harness.certs import InMemoryCa
+from harness.fake_device import FakeDevice
 
 ROOT = Path(__file__).resolve().parents[2]
 PLAYBOOK = r"""
@@ -103,7 +104,7 @@ def fleet():
 
 def test_playbook(fleet, tmp_path):
     open_dev, protected_dev = fleet
-    pki = Pki()
+    pki = InMemoryCa()
     (tmp_path / "pki").mkdir()
     (tmp_path / "pki" / "ca.crt").write_text(pki.ca_pem)
     keys = {}

@@ -4,12 +4,12 @@
 the certificate identity (issue 14): two meters sharing an id, a meter given a reader identity."""
 
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import device_fleet as df
-from tests.unit.test_device_fleet import NAMES, devices, fleet_options, pki_dir, run  # noqa: F401  # pylint: disable=unused-import
+from tests.unit.device_fleet_helpers import NAMES, fleet_options, run
 
 READERS = ["whatwatt-monitor", "whatwatt-verify", "whatwatt-watch"]
 
 
-def test_two_meters_sharing_a_client_id_are_both_refused_naming_each_other(pki_dir, tmp_path):  # noqa: F811
+def test_two_meters_sharing_a_client_id_are_both_refused_naming_each_other(pki_dir, tmp_path):
     fleet = fleet_options(pki_dir, tmp_path, [], monitor_identities=READERS)
     entries = [
         dict(name="a", topic="t/a", client_id="shared-id"),
@@ -27,7 +27,7 @@ def test_two_meters_sharing_a_client_id_are_both_refused_naming_each_other(pki_d
     ]
 
 
-def test_a_meter_whose_client_id_defaults_to_another_meters_id_is_refused(pki_dir, tmp_path):  # noqa: F811
+def test_a_meter_whose_client_id_defaults_to_another_meters_id_is_refused(pki_dir, tmp_path):
     fleet = fleet_options(pki_dir, tmp_path, [])
     # b's client id defaults to its name, which a chose explicitly.
     order, inputs, problems = df.batch_inputs(
@@ -36,7 +36,7 @@ def test_a_meter_whose_client_id_defaults_to_another_meters_id_is_refused(pki_di
     assert inputs == {} and "with b" in problems["a"][0] and "with a" in problems["b"][0]
 
 
-def test_a_meter_with_a_reader_identity_is_refused(pki_dir, tmp_path):  # noqa: F811
+def test_a_meter_with_a_reader_identity_is_refused(pki_dir, tmp_path):
     fleet = fleet_options(pki_dir, tmp_path, [], monitor_identities=READERS)
     entries = [dict(name=f"m{n}", topic=f"t/{n}", client_id=reader) for n, reader in enumerate(READERS)]
     entries.append(dict(name="ok", topic="t/ok"))
@@ -47,13 +47,13 @@ def test_a_meter_with_a_reader_identity_is_refused(pki_dir, tmp_path):  # noqa: 
         assert problems[f"m{n}"][0].startswith(f"m{n}: client id {reader} is a reader identity")
 
 
-def test_without_reader_identities_only_duplicates_are_refused(pki_dir, tmp_path):  # noqa: F811
+def test_without_reader_identities_only_duplicates_are_refused(pki_dir, tmp_path):
     fleet = fleet_options(pki_dir, tmp_path, [])
     unused_order, inputs, problems = df.batch_inputs([dict(name="m", topic="t/m", client_id="whatwatt-monitor")], fleet)
     assert sorted(inputs) == ["m"] and problems == {}
 
 
-def test_refused_meters_are_never_contacted_and_the_rest_is_pushed(pki_dir, tmp_path, devices):  # noqa: F811
+def test_refused_meters_are_never_contacted_and_the_rest_is_pushed(pki_dir, tmp_path, devices):
     options = fleet_options(pki_dir, tmp_path / "rec", devices, monitor_identities=READERS)
     options["devices"][1]["client_id"] = NAMES[0]  # fleet-1 claims fleet-0's id
     options["devices"][2]["client_id"] = "whatwatt-watch"

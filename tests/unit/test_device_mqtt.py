@@ -10,7 +10,8 @@ import pytest
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import device_mqtt as dm
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_client import WhatWattClient, WhatWattError
 
-from tests.unit.test_device_fake import FakeDevice, Pki, key_pem, make_cert, new_key
+from harness.certs import InMemoryCa, cert_pem, key_pem, make_cert, new_key
+from harness.fake_device import FakeDevice
 
 ADDR = "127.0.30.21"
 LABEL = f"whatwatt-001 ({ADDR})"
@@ -18,7 +19,7 @@ LABEL = f"whatwatt-001 ({ADDR})"
 
 @pytest.fixture(scope="module")
 def pki():
-    return Pki()
+    return InMemoryCa()
 
 
 @pytest.fixture(scope="module")
@@ -134,16 +135,16 @@ def test_key_does_not_match_certificate(material):
 
 
 def test_ca_did_not_sign(material):
-    assert "was not signed by the CA CN=Other CA" in cert_problem(material, ca_pem=Pki("Other CA").ca_pem)
+    assert "was not signed by the CA CN=Other CA" in cert_problem(material, ca_pem=InMemoryCa("Other CA").ca_pem)
 
 
 def test_ca_bundle_with_the_signer_is_fine(material):
-    bundle = Pki("Next CA").ca_pem + material["ca"]
+    bundle = InMemoryCa("Next CA").ca_pem + material["ca"]
     assert cert_problem(material, ca_pem=bundle) == ""
 
 
 def test_expired_ca(material):
-    old = Pki("Old CA", ca_days=30, ca_start_days_ago=60)
+    old = InMemoryCa("Old CA", ca_days=30, ca_start_days_ago=60)
     cert, key = old.client("whatwatt-001", days=10, start_days_ago=5)
     problem = cert_problem(material, ca_pem=old.ca_pem, cert_pem=cert, key_pem=key)
     assert "the CA CN=Old CA expired on" in problem
@@ -167,7 +168,6 @@ def test_cert_without_key_and_without_ca(material):
 def test_encrypted_key(pki):
     key = new_key()
     cert = make_cert("whatwatt-001", key, pki.ca, pki.ca_key)
-    from tests.unit.test_device_fake import cert_pem
 
     enc = key_pem(key, password="pw")
     material = dict(ca=pki.ca_pem, cert=cert_pem(cert), key=enc)
@@ -179,7 +179,6 @@ def test_encrypted_key(pki):
 
 def test_pkcs8_key_warns(pki):
     key = new_key()
-    from tests.unit.test_device_fake import cert_pem
 
     cert = cert_pem(make_cert("whatwatt-001", key, pki.ca, pki.ca_key))
     certs, problems = dm.load_certificates(pki.ca_pem, cert, key_pem(key, fmt="pkcs8"), None, LABEL)
@@ -302,7 +301,7 @@ def test_changed_certificate_is_pushed_with_ca_and_key(dev, pki, material, tmp_p
 
 def test_changed_ca_only(dev, material, tmp_path):
     run(dev, options(tmp_path, material))
-    bundle = Pki("Next CA").ca_pem + material["ca"]
+    bundle = InMemoryCa("Next CA").ca_pem + material["ca"]
     result = run(dev, options(tmp_path, dict(material, ca=bundle)))
     assert result["reasons"] == ["CA fingerprint changed"]
     assert json.loads(dev.log[-1][4])["client"]["key"] == material["key"]  # pushed together
@@ -372,7 +371,6 @@ def test_forced(dev, material, tmp_path):
 
 def test_key_password(dev, pki, tmp_path):
     key = new_key()
-    from tests.unit.test_device_fake import cert_pem
 
     material = dict(ca=pki.ca_pem, cert=cert_pem(make_cert("whatwatt-001", key, pki.ca, pki.ca_key)))
     material["key"] = key_pem(key, password="kp1")
@@ -397,13 +395,13 @@ def test_device_that_echoes_certificates(material, tmp_path):
     with FakeDevice(address=ADDR, echo_certificates=True) as dev:
         run(dev, options(tmp_path, material))
         assert run(dev, options(tmp_path, material))["changed"] is False
-        dev.mqtt["client"]["certificate"] = Pki("X").client("whatwatt-001")[0]  # replaced behind our back
+        dev.mqtt["client"]["certificate"] = InMemoryCa("X").client("whatwatt-001")[0]  # replaced behind our back
         result = run(dev, options(tmp_path, material))
         assert result["reasons"] == ["client certificate on the device differs"]
 
 
 def test_body_over_8k_fails_before_sending(dev, material, tmp_path):
-    bundle = "".join(Pki(f"CA {i}").ca_pem for i in range(16)) + material["ca"]
+    bundle = "".join(InMemoryCa(f"CA {i}").ca_pem for i in range(16)) + material["ca"]
     with pytest.raises(WhatWattError) as err:
         run(dev, options(tmp_path, dict(material, ca=bundle)))
     assert str(err.value).startswith(LABEL + ": the MQTT settings body would be ")

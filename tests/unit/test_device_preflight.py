@@ -8,8 +8,8 @@ import datetime
 import pytest
 
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import device_preflight as pf
-from tests.unit.test_device_fake import FakeDevice
-from tests.unit.test_device_fleet import IPS, NAMES, fleet_options, pki_dir, run  # noqa: F401  # pylint: disable=unused-import
+from harness.fake_device import FakeDevice
+from tests.unit.device_fleet_helpers import IPS, NAMES, fleet_options, run
 
 UTC = datetime.timezone.utc  # noqa: UP017
 WINDOW = (datetime.datetime(2026, 1, 1, tzinfo=UTC), datetime.datetime(2027, 1, 1, tzinfo=UTC))
@@ -64,7 +64,7 @@ def test_an_unreported_clock_is_not_refused():
     assert pf.clock_problems(system(), None) == []
 
 
-def test_refused_meters_are_not_touched_and_the_rest_proceeds(pki_dir, tmp_path):  # noqa: F811
+def test_refused_meters_are_not_touched_and_the_rest_proceeds(pki_dir, tmp_path):
     devs = [
         FakeDevice(address=IPS[0]),
         FakeDevice(address=IPS[1], firmware="1.7.5"),

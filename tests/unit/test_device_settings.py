@@ -8,7 +8,7 @@ import pytest
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import device_settings as ds
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_client import WhatWattClient, WhatWattError
 
-from tests.unit.test_device_fake import FakeDevice
+from harness.fake_device import FakeDevice
 
 ADDR = "127.0.30.31"
 LABEL = f"whatwatt-001 ({ADDR})"

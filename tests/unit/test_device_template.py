@@ -11,8 +11,8 @@ import pytest
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import device_fleet as df
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import device_template as dt
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import device_verify as dv
-from tests.unit.test_device_fake import FakeDevice
-from tests.unit.test_device_fleet import IPS, NAMES, fleet_options, pki_dir, run  # noqa: F401  # pylint: disable=unused-import
+from harness.fake_device import FakeDevice
+from tests.unit.device_fleet_helpers import IPS, NAMES, fleet_options, run
 
 
 def test_a_typo_in_a_variable_name_is_named():
@@ -91,7 +91,7 @@ def test_the_home_assistant_preset_has_the_integrations_keys():
         dt.preset_template("hass")
 
 
-def test_a_template_typo_fails_that_meter_before_anything_is_sent(pki_dir, tmp_path):  # noqa: F811
+def test_a_template_typo_fails_that_meter_before_anything_is_sent(pki_dir, tmp_path):
     devs = [FakeDevice(address=ip) for ip in IPS[:2]]
     for dev in devs:
         dev.__enter__()
@@ -112,7 +112,7 @@ def test_a_template_typo_fails_that_meter_before_anything_is_sent(pki_dir, tmp_p
             dev.__exit__(None, None, None)
 
 
-def test_an_unknown_preset_fails_that_meter(pki_dir, tmp_path):  # noqa: F811
+def test_an_unknown_preset_fails_that_meter(pki_dir, tmp_path):
     fleet = fleet_options(pki_dir, tmp_path, [])
     _name, _options, problems = df.device_inputs(dict(name="m1", topic="t/m1", template_preset="hass"), fleet)
     assert problems == ["m1: unknown template preset 'hass': one of compact, home_assistant"]

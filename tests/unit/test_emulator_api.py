@@ -2,10 +2,8 @@
 
 import json
 import os
-import signal
 import socket
 import subprocess
-import sys
 import time
 
 import pytest
@@ -13,9 +11,8 @@ import requests
 from requests.auth import HTTPBasicAuth, HTTPDigestAuth
 from whatwatt_emulator import Fleet, device_id_for_ip, ip_range
 
-from tests.support.certs import issue, make_ca
-from tests.support.fixtures import emulator_fleet  # noqa: F401  # pylint: disable=unused-import
-from tests.support.ports import free_port
+from harness.certs import issue, make_ca
+from harness.ports import free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -52,7 +49,7 @@ def test_addressing():
         ip_range("10.0.0.1", 1)
 
 
-def test_recipe_post_with_curl_then_documented_get(emulator_fleet, chain, tmp_path):  # noqa: F811
+def test_recipe_post_with_curl_then_documented_get(emulator_fleet, chain, tmp_path):
     fleet = emulator_fleet(first_ip="127.0.20.11")
     dev = fleet.devices[0]
     body = tmp_path / "body.json"
@@ -83,7 +80,7 @@ def test_recipe_post_with_curl_then_documented_get(emulator_fleet, chain, tmp_pa
     assert "certificate" not in json.dumps(answer) and "PRIVATE" not in json.dumps(answer)
 
 
-def test_requests_script_post_put_keeps_key(emulator_fleet, chain):  # noqa: F811
+def test_requests_script_post_put_keeps_key(emulator_fleet, chain):
     fleet = emulator_fleet(first_ip="127.0.20.12")
     dev = fleet.devices[0]
     api = url(dev, "/api/v1/mqtt/settings")
@@ -119,7 +116,7 @@ def test_requests_script_post_put_keeps_key(emulator_fleet, chain):  # noqa: F81
         ("nokey", "missing_key"),
     ],
 )
-def test_invalid_input_answers_400_with_error_body(emulator_fleet, chain, patch, error):  # noqa: F811
+def test_invalid_input_answers_400_with_error_body(emulator_fleet, chain, patch, error):
     fleet = emulator_fleet(first_ip="127.0.20.13")
     dev = fleet.devices[0]
     if patch == "mismatch":
@@ -131,7 +128,7 @@ def test_invalid_input_answers_400_with_error_body(emulator_fleet, chain, patch,
     assert r.json()["error"] == error and "message" in r.json() and "details" in r.json()
 
 
-def test_body_limit_and_bad_json(emulator_fleet):  # noqa: F811
+def test_body_limit_and_bad_json(emulator_fleet):
     fleet = emulator_fleet(first_ip="127.0.20.14")
     dev = fleet.devices[0]
     big = {"publish": {"template": "x" * 1000}, "broker": {"certificate": "A" * 8000}}
@@ -142,7 +139,7 @@ def test_body_limit_and_bad_json(emulator_fleet):  # noqa: F811
     assert requests.get(url(dev, "/api/v1/nothing"), timeout=5).status_code == 404
 
 
-def test_system_variables_keepalive(emulator_fleet):  # noqa: F811
+def test_system_variables_keepalive(emulator_fleet):
     fleet = emulator_fleet(first_ip="127.0.20.15", license="PLUS", firmware="1.10.2")
     dev = fleet.devices[0]
     with requests.Session() as session:
@@ -170,7 +167,7 @@ def _sock_request(dev, raw):
         return data
 
 
-def test_digest_md5_sess_on_1_10(emulator_fleet):  # noqa: F811
+def test_digest_md5_sess_on_1_10(emulator_fleet):
     fleet = emulator_fleet(first_ip="127.0.20.16", password="webui-pw", firmware="1.10.2", nonce_lifetime=1.0)
     dev = fleet.devices[0]
     r = requests.get(url(dev, "/api/v1/system"), timeout=5)
@@ -198,7 +195,7 @@ def test_digest_md5_sess_on_1_10(emulator_fleet):  # noqa: F811
     assert requests.get(url(dev, "/_emulator/state"), timeout=5).json()["auth"] == "digest"
 
 
-def test_stale_nonce_is_signalled(emulator_fleet):  # noqa: F811
+def test_stale_nonce_is_signalled(emulator_fleet):
     fleet = emulator_fleet(first_ip="127.0.20.17", password="pw", nonce_lifetime=0.5)
     dev = fleet.devices[0]
     auth = dev.auth
@@ -217,7 +214,7 @@ def test_stale_nonce_is_signalled(emulator_fleet):  # noqa: F811
     assert r.status_code == 401 and "stale=true" in r.headers["WWW-Authenticate"]
 
 
-def test_basic_before_1_10(emulator_fleet):  # noqa: F811
+def test_basic_before_1_10(emulator_fleet):
     fleet = emulator_fleet(first_ip="127.0.20.18", password="pw", firmware="1.9.4")
     dev = fleet.devices[0]
     r = requests.get(url(dev, "/api/v1/settings"), timeout=5)
@@ -229,7 +226,7 @@ def test_basic_before_1_10(emulator_fleet):  # noqa: F811
     assert r.ok and requests.get(url(dev, "/api/v1/settings"), timeout=5).ok
 
 
-def test_faults(emulator_fleet):  # noqa: F811
+def test_faults(emulator_fleet):
     fleet = emulator_fleet(first_ip="127.0.20.19")
     dev = fleet.devices[0]
     ctl = url(dev, "/_emulator/fault")
@@ -259,7 +256,7 @@ def test_faults(emulator_fleet):  # noqa: F811
     assert requests.post(ctl, json={"status": 302}, timeout=5).status_code == 400
 
 
-def test_factory_reset_license_restore(emulator_fleet, chain):  # noqa: F811
+def test_factory_reset_license_restore(emulator_fleet, chain):
     fleet = emulator_fleet(first_ip="127.0.20.20", reboot_seconds=0.3)
     dev = fleet.devices[0]
     api = url(dev, "/api/v1/mqtt/settings")
@@ -290,7 +287,7 @@ def test_factory_reset_license_restore(emulator_fleet, chain):  # noqa: F811
     )
 
 
-def test_reboot_goes_offline_and_back(emulator_fleet):  # noqa: F811
+def test_reboot_goes_offline_and_back(emulator_fleet):
     fleet = emulator_fleet(first_ip="127.0.20.21", reboot_seconds=0.5)
     dev = fleet.devices[0]
     assert requests.post(url(dev, "/api/v1/reboot"), timeout=5).status_code == 204
@@ -301,7 +298,7 @@ def test_reboot_goes_offline_and_back(emulator_fleet):  # noqa: F811
     assert requests.get(url(dev, "/api/v1/system"), timeout=5).json()["device"]["time_since_boot"] <= 1
 
 
-def test_control_path_can_be_switched_off(emulator_fleet):  # noqa: F811
+def test_control_path_can_be_switched_off(emulator_fleet):
     fleet = emulator_fleet(first_ip="127.0.20.22", control=False)
     assert requests.get(url(fleet.devices[0], "/_emulator/state"), timeout=5).status_code == 404
 
@@ -334,32 +331,3 @@ def test_settings_survive_restart_and_inventory(tmp_path, chain):
         got = requests.get(url(dev, "/api/v1/mqtt/settings"), auth=("", "pw"), timeout=5).json()
         assert got["url"] == "mqtts://127.0.20.254:8883" and got["key_len"] > 0
         assert dev.report_interval == 7
-
-
-def test_cli_ready_line_pid_file_and_sigterm(tmp_path):
-    port = free_port("127.0.20.30")
-    pid_file = tmp_path / "emu.pid"
-    log = tmp_path / "emu.log"
-    env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "tools"))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "whatwatt_emulator", "fleet", "--count", "5", "--first-ip", "127.0.20.30",
-         "--port", str(port), "--state-dir", str(tmp_path / "s"), "--inventory", str(tmp_path / "inv.yml"),
-         "--pid-file", str(pid_file), "--password", "topsecret", "--log", str(log)],
-        stdout=subprocess.PIPE, text=True, env=env, cwd=str(tmp_path),
-    )  # fmt: skip
-    try:
-        line = proc.stdout.readline()
-        assert line.startswith("ready: 5 devices on 127.0.20.30..127.0.20.34")
-        assert int(pid_file.read_text()) == proc.pid
-        r = requests.get(f"http://127.0.20.34:{port}/api/v1/system", auth=HTTPDigestAuth("", "topsecret"), timeout=5)
-        assert r.ok
-        os.kill(int(pid_file.read_text()), signal.SIGTERM)
-        assert proc.wait(15) == 0
-        assert "stopped" in proc.stdout.read()
-        assert not pid_file.exists()
-        assert "topsecret" not in log.read_text()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()

@@ -10,14 +10,12 @@ import requests
 from requests.auth import HTTPDigestAuth
 from whatwatt_emulator.meter import NUMERIC, TEXT, render
 
-from tests.support.fixtures import emulator_fleet  # noqa: F401  # pylint: disable=unused-import
-
 
 def url(dev, path):
     return f"http://{dev.ip}:{dev.port}{path}"
 
 
-def test_host_name_name_and_realm_follow_the_vendor(emulator_fleet):  # noqa: F811
+def test_host_name_name_and_realm_follow_the_vendor(emulator_fleet):
     dev = emulator_fleet(first_ip="127.0.20.60").devices[0]
     settings = requests.get(url(dev, "/api/v1/settings"), timeout=5).json()
     assert settings["system"]["host_name"] == "whatwatt_" + dev.device_id[-6:]  # underscore
@@ -35,7 +33,7 @@ def test_host_name_name_and_realm_follow_the_vendor(emulator_fleet):  # noqa: F8
     assert requests.get(url(dev, "/api/v1/system"), auth=HTTPDigestAuth("", "pw"), timeout=5).ok
 
 
-def test_auth_int_covers_the_body(emulator_fleet):  # noqa: F811
+def test_auth_int_covers_the_body(emulator_fleet):
     dev = emulator_fleet(first_ip="127.0.20.61", password="pw").devices[0]
     body = json.dumps({"services": {"report_interval": 7}}).encode()
     challenge = requests.put(url(dev, "/api/v1/settings"), data=body, timeout=5).headers["WWW-Authenticate"]
@@ -59,7 +57,7 @@ def test_auth_int_covers_the_body(emulator_fleet):  # noqa: F811
     assert dev.snapshot()["report_interval"] == 7
 
 
-def test_protection_is_enforced_only_with_a_password(emulator_fleet):  # noqa: F811
+def test_protection_is_enforced_only_with_a_password(emulator_fleet):
     dev = emulator_fleet(first_ip="127.0.20.62").devices[0]
     api = url(dev, "/api/v1/settings")
     assert requests.put(api, json={"system": {"protection": True}}, timeout=5).ok
@@ -69,7 +67,7 @@ def test_protection_is_enforced_only_with_a_password(emulator_fleet):  # noqa: F
     assert requests.get(url(dev, "/api/v1/system"), timeout=5).status_code == 401
 
 
-def test_free_licence_gates_report_and_variables(emulator_fleet):  # noqa: F811
+def test_free_licence_gates_report_and_variables(emulator_fleet):
     dev = emulator_fleet(first_ip="127.0.20.63", license="FREE").devices[0]
     for path in ("/api/v1/report", "/api/v1/variables"):
         r = requests.get(url(dev, path), timeout=5)
@@ -79,7 +77,7 @@ def test_free_licence_gates_report_and_variables(emulator_fleet):  # noqa: F811
     assert requests.get(url(dev, "/api/v1/report"), timeout=5).ok
 
 
-def test_system_has_the_documented_shape(emulator_fleet):  # noqa: F811
+def test_system_has_the_documented_shape(emulator_fleet):
     dev = emulator_fleet(first_ip="127.0.20.64").devices[0]
     requests.post(url(dev, "/_emulator/meter"), json={"present": False}, timeout=5)
     system = requests.get(url(dev, "/api/v1/system"), timeout=5).json()
@@ -93,14 +91,14 @@ def test_system_has_the_documented_shape(emulator_fleet):  # noqa: F811
     assert len(system["wifi"]["mac"]) == 12 and ":" not in system["wifi"]["mac"]
 
 
-def test_dates_are_local_time(emulator_fleet):  # noqa: F811
+def test_dates_are_local_time(emulator_fleet):
     dev = emulator_fleet(first_ip="127.0.20.65", utc_offset=2.0).devices[0]
     system = requests.get(url(dev, "/api/v1/system"), timeout=5).json()
     local = time.strftime("%H", time.gmtime(time.time() + 7200))
     assert system["device"]["time"][:2] == local
 
 
-def test_every_documented_template_variable_is_known(emulator_fleet):  # noqa: F811
+def test_every_documented_template_variable_is_known(emulator_fleet):
     documented = [
         "1_8_0",
         "energy.in",
@@ -176,7 +174,7 @@ def test_every_documented_template_variable_is_known(emulator_fleet):  # noqa: F
     assert render("${5_8_0}|${eth.ip}", values) == "null|"  # absent: null for numbers, "" for text
 
 
-def test_control_sets_firmware_and_clock(emulator_fleet):  # noqa: F811
+def test_control_sets_firmware_and_clock(emulator_fleet):
     dev = emulator_fleet(first_ip="127.0.20.67").devices[0]
     assert requests.post(url(dev, "/_emulator/firmware"), json={"version": "1.7.5"}, timeout=5).ok
     assert requests.post(url(dev, "/_emulator/firmware"), json={"version": "x"}, timeout=5).status_code == 400
@@ -186,7 +184,7 @@ def test_control_sets_firmware_and_clock(emulator_fleet):  # noqa: F811
     assert dev.snapshot()["firmware"] == "1.7.5"
 
 
-def test_control_factory_reset_reboots_only_when_asked(emulator_fleet):  # noqa: F811
+def test_control_factory_reset_reboots_only_when_asked(emulator_fleet):
     dev = emulator_fleet(first_ip="127.0.20.68", reboot_seconds=0.3).devices[0]
     assert requests.post(url(dev, "/_emulator/factory_reset"), timeout=5).ok
     assert requests.get(url(dev, "/api/v1/system"), timeout=5).ok  # no reboot

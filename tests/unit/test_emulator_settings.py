@@ -14,7 +14,7 @@ from whatwatt_emulator.settings import (
     system_view,
 )
 
-from tests.support.certs import issue, make_ca
+from harness.certs import issue, make_ca
 
 OPTS = DeviceOptions()
 

@@ -2,10 +2,10 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """Behaviour the vendor leaves open, one emulator switch each, and the collection's answer to it:
 a server-name check that ignores IP SANs, a broker.certificate of one certificate, a body limit of 8000 bytes.
-Emulated meters on 127.0.20.70-79 (broker 127.0.0.1 for the name check), fake meters on 127.0.30.150-153."""
+Emulated meters on 127.0.20.74-79, fake meters on 127.0.30.150-153. The name check against a real broker is in
+tests/integration/test_meter_switches_broker.py."""
 
 import hashlib
-import time
 
 import requests
 from requests.auth import HTTPDigestAuth
@@ -17,56 +17,17 @@ from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_clie
     WhatWattClient,
     run_info,
 )
-from tests.support.certs import make_ca
-from tests.support.fixtures import emulator_fleet, mtls_broker, pki  # noqa: F401  # pylint: disable=unused-import
-from tests.unit.test_device_fake import FakeDevice, Pki
-from tests.unit.test_device_fleet import IPS, NAMES, fleet_options, pki_dir, run  # noqa: F401  # pylint: disable=unused-import
+from harness.certs import make_ca
+from harness.certs import InMemoryCa
+from harness.fake_device import FakeDevice
+from tests.unit.device_fleet_helpers import IPS, NAMES, fleet_options, run
 
 
 def url(dev, path):
     return f"http://{dev.ip}:{dev.port}{path}"
 
 
-def provision(dev, test_pki, broker_url, client_id="whatwatt-001"):
-    client = test_pki.client(client_id)
-    body = {
-        "enable": True,
-        "url": broker_url,
-        "skip_cn_check": False,
-        "client_id": client_id,
-        "publish": {"topic": f"meters/{client_id}", "template": "{}"},
-        "broker": {"certificate": test_pki.ca_pem},
-        "client": {"certificate": client.cert_pem, "key": client.key_pem()},
-    }
-    assert requests.put(url(dev, "/api/v1/mqtt/settings"), json=body, timeout=5).ok
-
-
-def wait_mqtt(dev, predicate, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        state = requests.get(url(dev, "/_emulator/state"), timeout=5).json()["mqtt"]
-        if predicate(state):
-            return state
-        time.sleep(0.1)
-    return state
-
-
-def test_a_name_check_that_ignores_ip_sans_fails_an_ip_url_and_passes_a_dns_name(pki, mtls_broker, emulator_fleet):  # noqa: F811
-    broker = mtls_broker(pki, host="127.0.0.1")  # SANs 127.0.0.1, localhost, 127.0.20.1
-    plain, dns_only = (
-        emulator_fleet(count=2, first_ip="127.0.20.70").devices,
-        emulator_fleet(count=2, first_ip="127.0.20.72", name_check_ignores_ip_sans=True).devices,
-    )
-    provision(plain[0], pki, f"mqtts://127.0.0.1:{broker.port}")
-    provision(dns_only[0], pki, f"mqtts://127.0.0.1:{broker.port}", "whatwatt-002")
-    provision(dns_only[1], pki, f"mqtts://localhost:{broker.port}", "whatwatt-003")
-    assert wait_mqtt(plain[0], lambda s: s["connected"])["connected"]  # the project's assumption: IP SANs count
-    assert wait_mqtt(dns_only[1], lambda s: s["connected"])["connected"]  # a DNS name passes
-    state = wait_mqtt(dns_only[0], lambda s: s["last_error"] and "IP SANs are ignored" in s["last_error"])
-    assert not state["connected"] and "IP SANs are ignored" in state["last_error"], state
-
-
-def test_the_collection_refuses_an_ip_url_for_such_meters_before_sending(pki_dir, tmp_path):  # noqa: F811
+def test_the_collection_refuses_an_ip_url_for_such_meters_before_sending(pki_dir, tmp_path):
     devs = [FakeDevice(address=ip) for ip in IPS[:2]]
     for dev in devs:
         dev.__enter__()
@@ -89,7 +50,7 @@ def test_the_collection_refuses_an_ip_url_for_such_meters_before_sending(pki_dir
             dev.__exit__(None, None, None)
 
 
-def test_one_broker_certificate_kept_and_a_bundle_refused(pki, emulator_fleet, pki_dir, tmp_path):  # noqa: F811
+def test_one_broker_certificate_kept_and_a_bundle_refused(pki, emulator_fleet, pki_dir, tmp_path):
     dev = emulator_fleet(first_ip="127.0.20.74", single_broker_certificate=True).devices[0]
     other = make_ca("Next CA")
     client = pki.client("whatwatt-001")
@@ -100,7 +61,7 @@ def test_one_broker_certificate_kept_and_a_bundle_refused(pki, emulator_fleet, p
     assert dev.snapshot()["settings"]["broker_certificate_sha256"] == hashlib.sha256(first).hexdigest()
 
     bundle = tmp_path / "bundle.crt"
-    bundle.write_text((pki_dir / "ca-bundle.crt").read_text() + Pki("Next CA").ca_pem)
+    bundle.write_text((pki_dir / "ca-bundle.crt").read_text() + InMemoryCa("Next CA").ca_pem)
     with FakeDevice(address=IPS[0]) as fake:
         options = fleet_options(pki_dir, tmp_path, [fake], ca_path=str(bundle), single_broker_certificate=True)
         result = run(options)
@@ -111,7 +72,7 @@ def test_one_broker_certificate_kept_and_a_bundle_refused(pki, emulator_fleet, p
         assert run(dict(options, single_broker_certificate=False))["changed_devices"] == [NAMES[0]]
 
 
-def test_a_body_limit_of_8000_bytes_and_the_collection_stays_under_it(emulator_fleet):  # noqa: F811
+def test_a_body_limit_of_8000_bytes_and_the_collection_stays_under_it(emulator_fleet):
     dev = emulator_fleet(first_ip="127.0.20.75", max_body=8000).devices[0]
     api = url(dev, "/api/v1/mqtt/settings")
     over = {"publish": {"template": "x" * 1000}, "username": "u", "broker": {"certificate": "y" * 7100}}
@@ -120,7 +81,7 @@ def test_a_body_limit_of_8000_bytes_and_the_collection_stays_under_it(emulator_f
     assert MAX_BODY_BYTES == 8000  # the collection never sends what such a meter refuses
 
 
-def test_the_collection_works_with_the_vendors_host_name_realm_and_protection(emulator_fleet):  # noqa: F811
+def test_the_collection_works_with_the_vendors_host_name_realm_and_protection(emulator_fleet):
     protected, unprotected = emulator_fleet(count=2, first_ip="127.0.20.76", password="pw").devices
     # realm whatwatt_XXXXXX.local, qop auth,auth-int: the client answers the device's own challenge
     with WhatWattClient(protected.ip, protected.port, password="pw", name="m1") as client:

@@ -12,7 +12,7 @@ from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_clie
     WhatWattError,
 )
 
-from tests.unit.test_device_fake import FakeDevice
+from harness.fake_device import FakeDevice
 
 ADDR = "127.0.30.11"
 

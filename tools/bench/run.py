@@ -35,10 +35,15 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
-sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.dirname(HERE))  # tools/: the test harness (tools/harness), never tests/
 
 import procmon  # noqa: E402
 import report  # noqa: E402
+from harness import playbook  # noqa: E402
+from harness.broker import MosquittoBroker  # noqa: E402
+from harness.certs import issue, make_ca  # noqa: E402
+from harness.emulator import EmulatorProcess  # noqa: E402
+from harness.ports import free_port  # noqa: E402
 
 PHASES = ("full", "rerun", "rotate", "verify")
 APPROACHES = ("collection", "baseline")
@@ -135,78 +140,26 @@ def write(path, text, mode=0o644):
     os.chmod(path, mode)
 
 
-def openssl(*args):
-    subprocess.run(["openssl", *args], check=True, capture_output=True)
-
-
 def make_external_ca(directory, broker_ip):
     """CA and broker certificate for --broker external (the broker must trust the CA before the run)."""
     os.makedirs(directory, mode=0o700, exist_ok=True)
-    ca_key, ca_crt = os.path.join(directory, "ca.key"), os.path.join(directory, "ca.crt")
-    srv_key, srv_csr, srv_crt = (os.path.join(directory, f"server.{ext}") for ext in ("key", "csr", "crt"))
-    openssl("ecparam", "-genkey", "-name", "prime256v1", "-noout", "-out", ca_key)
-    openssl("req", "-x509", "-new", "-key", ca_key, "-sha256", "-days", "3650", "-subj", "/CN=Bench Root CA",
-            "-out", ca_crt)  # fmt: skip
-    openssl("ecparam", "-genkey", "-name", "prime256v1", "-noout", "-out", srv_key)
-    openssl("req", "-new", "-key", srv_key, "-subj", "/CN=broker",
-            "-addext", f"subjectAltName=IP:{broker_ip},DNS:localhost", "-out", srv_csr)  # fmt: skip
-    openssl("x509", "-req", "-in", srv_csr, "-CA", ca_crt, "-CAkey", ca_key, "-days", "365", "-sha256",
-            "-copy_extensions", "copy", "-out", srv_crt)  # fmt: skip
-    return ca_crt, ca_key, srv_crt, srv_key
+    ca = make_ca("Bench Root CA").write(directory, "ca")
+    server = issue(ca, "broker", server=True, sans=(broker_ip, "localhost")).write(directory, "server")
+    return ca.cert_path, ca.key_path, server.cert_path, server.key_path
 
 
-class Emulator:
-    """The emulated fleet as a subprocess (``python -m whatwatt_emulator fleet``)."""
+class Emulator(EmulatorProcess):
+    """The emulated fleet as a subprocess (tools/harness), with the CPU it burnt."""
 
     def __init__(self, workdir, count, first_ip, report_interval):
-        self.workdir = workdir
-        self.count = count
-        self.first_ip = first_ip
-        self.report_interval = report_interval
-        self.inventory = os.path.join(workdir, "meters.yml")
-        self.proc = None
-        self._out = None
-
-    def start(self):
-        env = dict(os.environ, PYTHONPATH=os.path.join(ROOT, "tools"))
-        out_path = os.path.join(self.workdir, "emulator.out")
-        self._out = open(out_path, "w", encoding="utf-8")  # noqa: SIM115 - closed in stop()
-        argv = [sys.executable, "-m", "whatwatt_emulator", "fleet", "--count", str(self.count),
-                "--first-ip", self.first_ip, "--port", "80", "--state-dir", os.path.join(self.workdir, "emulator"),
-                "--inventory", self.inventory, "--report-interval", str(self.report_interval),
-                "--log", os.path.join(self.workdir, "emulator.log"), "--log-level", "WARNING"]  # fmt: skip
-        self.proc = subprocess.Popen(argv, stdout=self._out, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
-        deadline = time.monotonic() + 60 + self.count * 0.1
-        while time.monotonic() < deadline:
-            with open(out_path, encoding="utf-8") as handle:
-                if "ready" in handle.read():
-                    return self
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        with open(out_path, encoding="utf-8") as handle:
-            text = handle.read()
-        self.stop()
-        raise RuntimeError(f"the emulator did not become ready: {text[-2000:]}")
+        super().__init__(workdir, count, first_ip, 80, report_interval=report_interval, log_level="WARNING",
+                         inventory=os.path.join(workdir, "meters.yml"), cwd=ROOT)  # fmt: skip
 
     def cpu(self):
         try:
-            return procmon.cpu_seconds(self.proc.pid)
-        except (OSError, ValueError, AttributeError):
+            return procmon.cpu_seconds(self.pid)
+        except (OSError, ValueError, TypeError):
             return 0.0
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self.proc = None
-        if self._out:
-            self._out.close()
-            self._out = None
 
 
 class RoleBroker:
@@ -231,29 +184,31 @@ class RoleBroker:
 
 # -- one ansible-playbook run --------------------------------------------------------------------
 def ansible_env(args, workdir, profile_path):
-    env = dict(os.environ)
-    venv_bin = os.path.dirname(sys.executable)
-    env.update(
-        {
-            "PATH": venv_bin + os.pathsep + env.get("PATH", ""),
-            "ANSIBLE_COLLECTIONS_PATH": os.path.join(ROOT, ".build", "collections"),
-            "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "false",
-            "ANSIBLE_FORKS": str(args.forks),
-            "ANSIBLE_STRATEGY": args.strategy,
-            "ANSIBLE_PYTHON_INTERPRETER": sys.executable,
-            "ANSIBLE_PIPELINING": "true",
-            "ANSIBLE_HOST_KEY_CHECKING": "false",
-            "ANSIBLE_RETRY_FILES_ENABLED": "false",
-            "ANSIBLE_DISPLAY_SKIPPED_HOSTS": "false",
-            "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_LOCAL_TEMP": os.path.join(workdir, "tmp"),
-            "ANSIBLE_CALLBACK_PLUGINS": os.path.join(HERE, "callback_plugins"),
-            "ANSIBLE_CALLBACKS_ENABLED": "bench_profile",
-            "WHATWATT_BENCH_PROFILE": profile_path,
-        }
+    env = playbook.ansible_env(
+        forks=args.forks,
+        python=sys.executable,
+        PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+        ANSIBLE_STRATEGY=args.strategy,
+        ANSIBLE_PIPELINING="true",
+        ANSIBLE_HOST_KEY_CHECKING="false",
+        ANSIBLE_DISPLAY_SKIPPED_HOSTS="false",
+        ANSIBLE_LOCAL_TEMP=os.path.join(workdir, "tmp"),
+        ANSIBLE_CALLBACK_PLUGINS=os.path.join(HERE, "callback_plugins"),
+        ANSIBLE_CALLBACKS_ENABLED="bench_profile",
+        WHATWATT_BENCH_PROFILE=profile_path,
     )
     env.pop("ANSIBLE_CONFIG", None)
     return env
+
+
+@contextlib.contextmanager
+def sampled_by(sampler):
+    """``sampler`` (a procmon.TreeMemorySampler) runs while the block does."""
+    sampler.start()
+    try:
+        yield sampler
+    finally:
+        sampler.stop()
 
 
 def run_playbook(args, workdir, name, argv, timeout):
@@ -265,29 +220,17 @@ def run_playbook(args, workdir, name, argv, timeout):
         os.unlink(profile_path)
     log_path = os.path.join(logs, f"{name}.log")
     env = ansible_env(args, workdir, profile_path)
+    samplers = []
+
+    def watch(pid):
+        samplers.append(procmon.TreeMemorySampler(pid))
+        return sampled_by(samplers[-1])
+
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.monotonic()
-    with open(log_path, "w", encoding="utf-8") as out:
-        out.write("$ " + " ".join(argv) + "\n")
-        out.flush()
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True)
-        sampler = procmon.TreeMemorySampler(proc.pid).start()
-        try:
-            rc = proc.wait(timeout)
-            timed_out = False
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            rc = proc.wait()
-            timed_out = True
-        except BaseException:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait()
-            raise
-        finally:
-            sampler.stop()
-    wall = time.monotonic() - start
+    proc = playbook.run(argv, env=env, cwd=ROOT, timeout=timeout, log_path=log_path, watch=watch)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = proc.elapsed
+    rc, timed_out, sampler = proc.returncode, proc.timed_out, samplers[0]
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     profile = {}
     with contextlib.suppress(OSError, ValueError), open(profile_path, encoding="utf-8") as handle:
@@ -366,8 +309,6 @@ def bench_one(args, approach, n, broker_port, results, on_row=None):
         extra = {}
         if args.broker == "external":
             ca_crt, ca_key, srv_crt, srv_key = make_external_ca(os.path.join(workdir, "external-ca"), args.broker_host)
-            from tests.support.broker import MosquittoBroker
-
             live = os.path.join(workdir, "broker-certs")
             os.makedirs(live, mode=0o700)
             shutil.copy(srv_crt, os.path.join(live, "server.crt"))
@@ -518,9 +459,7 @@ def choose_port(args):
         return args.broker_port
     if args.broker == "role":
         return 8883
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((args.broker_host, 0))
-        return sock.getsockname()[1]
+    return free_port(args.broker_host)
 
 
 def _interrupt(*_):

@@ -9,25 +9,20 @@ Expired certificates get dates in the past instead of waiting for them to expire
 """
 
 import datetime
-import ipaddress
 import os
 import sys
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+# The controller's Python runs this file (ansible_playbook_python): the project's test harness is beside it.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "tools"))
+from harness import certs  # noqa: E402
 
 NOW = datetime.datetime.now(datetime.UTC)
 DAY = datetime.timedelta(days=1)
-
-
-def _name(cn):
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
-
-
-def _key():
-    return ec.generate_private_key(ec.SECP256R1())
+# digitalSignature, keyEncipherment
+LEAF_USAGE = x509.KeyUsage(True, False, True, False, False, False, False, False, False)
 
 
 def _write(path, data, mode=0o644):
@@ -38,58 +33,17 @@ def _write(path, data, mode=0o644):
     os.replace(path + ".tmp", path)
 
 
-def _pem_key(key):
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
-    )
-
-
-def _pem(cert):
-    return cert.public_bytes(serialization.Encoding.PEM)
-
-
 def make_ca(cn):
-    key = _key()
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(cn))
-        .issuer_name(_name(cn))
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(NOW - DAY)
-        .not_valid_after(NOW + 3650 * DAY)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
-    return key, cert
+    issued = certs.make_ca(cn, not_before=NOW - DAY, not_after=NOW + 3650 * DAY, path_length=0)
+    return issued.key, issued.cert
 
 
 def issue(ca_key, ca_cert, cn, server=False, not_before=None, not_after=None):
-    key = _key()
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(cn))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before or NOW - DAY)
-        .not_valid_after(not_after or NOW + 365 * DAY)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(True, False, True, False, False, False, False, False, False), critical=True)
-        .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH]),
-            critical=False,
-        )
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-    )
-    if server:
-        builder = builder.add_extension(
-            x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-    return key, builder.sign(ca_key, hashes.SHA256())
+    issued = certs.issue(
+        certs.Issued(ca_cert, ca_key), cn, server=server, sans=("localhost", "127.0.0.1") if server else (),
+        not_before=not_before or NOW - DAY, not_after=not_after or NOW + 365 * DAY, key_usage=LEAF_USAGE,
+    )  # fmt: skip
+    return issued.key, issued.cert
 
 
 def make_crl(ca_key, ca_cert, serials):
@@ -107,8 +61,8 @@ def make_crl(ca_key, ca_cert, serials):
 
 
 def save_pair(base, key, cert):
-    _write(base + ".key", _pem_key(key), 0o600)
-    _write(base + ".crt", _pem(cert))
+    _write(base + ".key", certs.key_pem(key).encode("ascii"), 0o600)
+    _write(base + ".crt", certs.cert_pem(cert).encode("ascii"))
 
 
 def load_ca(pki):
@@ -123,7 +77,7 @@ def init(pki, server):
     os.makedirs(pki, mode=0o700, exist_ok=True)
     ca_key, ca_cert = make_ca("whatwatt test Root CA")
     save_pair(os.path.join(pki, "ca"), ca_key, ca_cert)
-    _write(os.path.join(pki, "ca-bundle.crt"), _pem(ca_cert))
+    _write(os.path.join(pki, "ca-bundle.crt"), certs.cert_pem(ca_cert).encode("ascii"))
     save_pair(os.path.join(pki, "servers", server), *issue(ca_key, ca_cert, server, server=True))
     for cn in ("whatwatt-001", "whatwatt-002", "whatwatt-monitor"):
         save_pair(os.path.join(pki, "clients", cn), *issue(ca_key, ca_cert, cn))

@@ -3,31 +3,25 @@
 Loopback range 127.0.50.x: meters .1-.10, the broker's address (in its certificate's SANs) .250.
 The broker is the one the ``mosquitto`` role sets up in /etc/mosquitto (port 8883, all addresses),
 guarded by ``flock /tmp/whatwatt-broker.lock`` for as long as the fleet lives, and stopped at the end.
-``WHATWATT_SECURITY_BROKER=scratch`` uses a scratch Mosquitto from tests/support instead (same ACL,
+``WHATWATT_SECURITY_BROKER=scratch`` uses a scratch Mosquitto from tools/harness instead (same ACL,
 CRL, TLS minimum and ciphers; the cases that need the role's own broker are then skipped).
 """
 
 import contextlib
 import fcntl
 import hashlib
-import json
 import os
-import re
-import signal
 import subprocess
-import sys
-import threading
 import time
-import urllib.request
 
 import yaml
+from harness.broker import MosquittoBroker
+from harness.fleet import Fleet as BaseFleet
+from harness.mqtt import Subscriber
+from harness.playbook import ROOT
+from harness.playbook import kill_group as kill_process_group
+from harness.ports import free_port
 
-from tests.support.broker import MosquittoBroker
-from tests.support.mqtt import Collector
-from tests.support.ports import free_port
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-BIN = os.path.join(ROOT, ".venv", "bin")
 HERE = os.path.dirname(os.path.abspath(__file__))
 SITE = os.path.join(ROOT, "playbooks", "site.yml")
 DEVICE_PLAYBOOK = os.path.join(ROOT, "tests", "integration", "playbooks", "device_role.yml")
@@ -54,99 +48,47 @@ ROLE_CIPHERS = (
 SCRATCH_ACL = "".join(f"user {reader}\ntopic read meters/#\n" for reader in (MONITOR, VERIFY, WATCH)) + "".join(
     f"\nuser {name}\ntopic write meters/{name}\n" for name in NAMES
 )
-RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
 
 
 def scratch_mode():
     return os.environ.get("WHATWATT_SECURITY_BROKER", "role") == "scratch"
 
 
-def show(proc):
-    return f"rc={proc.returncode}\n--- stdout (tail)\n{proc.stdout[-8000:]}\n--- stderr\n{proc.stderr[-3000:]}"
-
-
-class Canary:
+class Canary(Subscriber):
     """People's watch identity (whatwatt-watch) subscribed to meters/# for the whole module: who published when.
 
     Not the verifier's identity: the broker binds the client id to the certificate identity, so a canary sharing
     whatwatt-monitor would be displaced by every site.yml run's verifier (and displace it)."""
 
-    def __init__(self, pki_dir, port):
-        self.collector = Collector(
-            BROKER_IP,
-            port,
-            os.path.join(pki_dir, "ca-bundle.crt"),
-            os.path.join(pki_dir, "clients", f"{WATCH}.crt"),
-            os.path.join(pki_dir, "clients", f"{WATCH}.key"),
-            topic="meters/#",
-            client_id="sec-canary",
-        )
-        self.times = []  # (monotonic time, topic, payload)
-        self._lock = threading.Lock()
-        original = self.collector._on_message
-
-        def on_message(client, userdata, msg):
-            with self._lock:
-                self.times.append((time.monotonic(), msg.topic, msg.payload.decode("utf-8", "replace")))
-            original(client, userdata, msg)
-
-        self.collector.client.on_message = on_message
-        self.disconnects = 0
-        self.collector.client.on_disconnect = self._on_disconnect
-
-    def _on_disconnect(self, *args):
-        self.disconnects += 1
-
-    def start(self):
-        self.collector.client.reconnect_delay_set(1, 2)
-        self.collector.start()
-        return self
-
-    def stop(self):
-        self.collector.stop()
-
-    def since(self, start):
-        with self._lock:
-            return [(t, topic, payload) for t, topic, payload in self.times if t >= start]
-
-    def topics_since(self, start):
-        return {topic for _t, topic, _p in self.since(start)}
-
     def wait_all(self, start, names=NAMES, timeout=15.0):
         """Wait until every meter in ``names`` published after ``start``; return the missing ones."""
-        wanted = {f"meters/{name}" for name in names}
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if wanted <= self.topics_since(start):
-                return []
-            time.sleep(0.2)
-        return sorted(wanted - self.topics_since(start))
+        return self.wait_topics(start, {f"meters/{name}" for name in names}, timeout)
 
 
-class Fleet:
+class Fleet(BaseFleet):
     """Everything the cases share: inventory, playbook runner, emulator process, broker, canary."""
 
     def __init__(self, base):
-        self.base = str(base)
-        self.pki_dir = os.path.join(self.base, "pki")
-        self.inventory = os.path.join(self.base, "inventory.yml")
-        self.emulator_dir = os.path.join(self.base, "emulator")
-        self.emulator_log = os.path.join(self.base, "emulator.log")
-        self.api_port = free_port(FIRST_IP)
+        base = str(base)
+        super().__init__(base, NAMES, FIRST_IP, os.path.join(base, "inventory.yml"), forks=10,
+                         env={"ANSIBLE_HOST_KEY_CHECKING": "false"},
+                         emulator=dict(password=WEB_PASSWORD, log_level="DEBUG"))  # fmt: skip
+        self.inventory = self.runner.inventory
+        self.emulator_log = self.emulator.log_path
         self.scratch = scratch_mode()
         self.broker_port = free_port(BROKER_IP) if self.scratch else 8883
         self.group_vars = {}
         self.host_vars = {}
-        self.outputs = []  # (label, stdout + stderr) of every playbook run: the secrets scan reads them
-        self.emulator = None
         self.scratch_broker = None
         self.canary = None
         self._lock_file = None
 
-    # -- inventory and playbooks ---------------------------------------------------------------
-    def ip(self, name):
-        return f"127.0.50.{NAMES.index(name) + 1}"
+    @property
+    def outputs(self):
+        """(label, stdout + stderr) of every playbook run: the secrets scan reads them."""
+        return self.runner.outputs
 
+    # -- inventory and playbooks ---------------------------------------------------------------
     def write_inventory(self):
         meters = {}
         for name in NAMES:
@@ -185,57 +127,16 @@ class Fleet:
             yaml.safe_dump(inventory, handle)
 
     def env(self):
-        return dict(
-            os.environ,
-            ANSIBLE_COLLECTIONS_PATH=os.path.join(ROOT, ".build", "collections"),
-            ANSIBLE_COLLECTIONS_SCAN_SYS_PATH="false",
-            ANSIBLE_FORKS="10",
-            ANSIBLE_NOCOLOR="1",
-            ANSIBLE_RETRY_FILES_ENABLED="false",
-            ANSIBLE_LOCALHOST_WARNING="false",
-            ANSIBLE_PYTHON_INTERPRETER=sys.executable,
-            ANSIBLE_HOST_KEY_CHECKING="false",
-        )
+        return self.runner.env()
 
     def command(self, playbook, *args, check=False):
-        cmd = [os.path.join(BIN, "ansible-playbook"), "-i", self.inventory, playbook, *args]
-        if check:
-            cmd.append("--check")
-        return cmd
+        return self.runner.command(playbook, *args, check=check)
 
     def playbook(self, playbook, *args, check=False, label=None):
         self.write_inventory()
-        start = time.monotonic()
-        proc = subprocess.run(
-            self.command(playbook, *args, check=check),
-            env=self.env(),
-            capture_output=True,
-            text=True,
-            timeout=600,
-            cwd=self.base,
-            check=False,
-        )
-        proc.elapsed = time.monotonic() - start
-        proc.recap = {m[0]: dict(ok=int(m[1]), changed=int(m[2]), unreachable=int(m[3]), failed=int(m[4]))
-                      for m in RECAP.findall(proc.stdout)}  # fmt: skip
-        name = label or f"{os.path.basename(playbook)} {' '.join(args)}{' --check' if check else ''}"
-        print(f"{name}: rc={proc.returncode} {proc.elapsed:.1f} s")
-        self.outputs.append((name, proc.stdout + proc.stderr))
-        return proc
+        return super().playbook(playbook, *args, check=check, label=label)
 
     # -- emulator control path -----------------------------------------------------------------
-    def control(self, name, path, body=None, method="POST"):
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            f"http://{self.ip(name)}:{self.api_port}{path}",
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json"},
-        )
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        with opener.open(request, timeout=10) as response:
-            return json.loads(response.read() or b"null")
-
     @contextlib.contextmanager
     def offline(self, name):
         """The meter's MQTT client stopped (FREE licence) while a thief holds its key; back and publishing after."""
@@ -246,51 +147,13 @@ class Fleet:
             self.control(name, "/_emulator/license", {"type": "PLUS"})
         assert self.canary.wait_all(time.monotonic(), names=[name], timeout=20) == [], f"{name} did not come back"
 
-    def state(self, name):
-        return self.control(name, "/_emulator/state", method="GET")
-
-    def states(self):
-        return {name: self.state(name) for name in NAMES}
-
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self):
         if not self.scratch:
             self._lock_file = open(LOCK, "a")  # noqa: SIM115 - held for the fleet's lifetime
             fcntl.flock(self._lock_file, fcntl.LOCK_EX)
         self.write_inventory()
-        os.makedirs(self.emulator_dir, exist_ok=True)
-        self._emulator_err = open(os.path.join(self.base, "emulator.stderr"), "w", encoding="utf-8")  # noqa: SIM115
-        self.emulator = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "whatwatt_emulator",
-                "fleet",
-                "--count",
-                str(COUNT),
-                "--first-ip",
-                FIRST_IP,
-                "--port",
-                str(self.api_port),
-                "--state-dir",
-                self.emulator_dir,
-                "--report-interval",
-                "1",
-                "--password",
-                WEB_PASSWORD,
-                "--log",
-                self.emulator_log,
-                "--log-level",
-                "DEBUG",
-            ],  # fmt: skip
-            stdout=subprocess.PIPE,
-            stderr=self._emulator_err,
-            text=True,
-            env=dict(os.environ, PYTHONPATH=os.path.join(ROOT, "tools")),
-        )
-        line = self.emulator.stdout.readline()
-        if not line.startswith("ready"):
-            raise RuntimeError(f"emulator did not start: {line!r}")
+        self.emulator.start()
 
     def start_scratch_broker(self):
         self.scratch_broker = MosquittoBroker(
@@ -312,7 +175,8 @@ class Fleet:
             time.sleep(1)
 
     def start_canary(self):
-        self.canary = Canary(self.pki_dir, self.broker_port).start()
+        self.canary = Canary.for_identity(self.pki_dir, WATCH, BROKER_IP, self.broker_port, topic="meters/#",
+                                          client_id="sec-canary", reconnect_delay=(1, 2)).start()  # fmt: skip
 
     def broker_log_path(self):
         if self.scratch:
@@ -329,15 +193,7 @@ class Fleet:
         with contextlib.suppress(Exception):
             if self.canary:
                 self.canary.stop()
-        if self.emulator:
-            self.emulator.terminate()
-            try:
-                self.emulator.wait(30)
-            except subprocess.TimeoutExpired:
-                self.emulator.kill()
-                self.emulator.wait(10)
-            self.emulator.stdout.close()
-            self._emulator_err.close()
+        self.emulator.stop()
         if self.scratch_broker:
             self.scratch_broker.stop()
         if not self.scratch and os.path.exists(CTL[1]):
@@ -345,19 +201,6 @@ class Fleet:
         if self._lock_file:
             fcntl.flock(self._lock_file, fcntl.LOCK_UN)
             self._lock_file.close()
-
-
-def changed_hosts(proc):
-    return sorted(name for name, counts in proc.recap.items() if counts["changed"])
-
-
-def failed_hosts(proc):
-    return sorted(name for name, counts in proc.recap.items() if counts["failed"] or counts["unreachable"])
-
-
-def fatal_line(proc, host):
-    match = re.search(rf"fatal: \[{re.escape(host)}\].*", proc.stdout)
-    return match.group(0) if match else ""
 
 
 def sha256_file(path):
@@ -377,6 +220,5 @@ def tree_digest(directory):
 
 def kill_group(proc):
     """SIGKILL the playbook and everything it started (modules included), as a power cut would."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
+    kill_process_group(proc)
     proc.wait(30)

@@ -1,6 +1,7 @@
-"""Free TCP ports on loopback addresses."""
+"""Free TCP ports on loopback addresses, waiting for a listener, and ending a server process."""
 
 import socket
+import subprocess
 import time
 
 
@@ -22,3 +23,14 @@ def wait_port(host, port, timeout=10.0):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"nothing listens on {host}:{port}") from None
             time.sleep(0.05)
+
+
+def terminate(proc, timeout=10.0):
+    """SIGTERM ``proc`` (a Popen) and wait ``timeout`` seconds for it; SIGKILL it when it does not go."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)

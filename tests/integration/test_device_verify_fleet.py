@@ -6,9 +6,11 @@ import pytest
 
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_verify import FleetVerifier, VerifyError
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_client import WhatWattClient
-from tests.support.broker import MosquittoBroker
-from tests.support.certs import make_pki
-from tests.support.ports import free_port
+from harness.broker import MosquittoBroker
+from harness.certs import make_pki
+from harness.ports import free_port
+
+pytestmark = pytest.mark.integration
 
 BROKER_IP = "127.0.30.100"
 FIRST_IP = "127.0.30.101"

@@ -11,7 +11,7 @@ import signal
 import subprocess
 import time
 
-from .ports import free_port, wait_port
+from .ports import free_port, terminate, wait_port
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
@@ -99,13 +99,7 @@ class MosquittoBroker:
     def stop(self):
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        terminate(self.proc, 10)
         if self.proc.stderr:
             self.proc.stderr.close()
         self.proc = None

@@ -12,10 +12,12 @@ import pytest
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import device_fleet as df
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_template import HOME_ASSISTANT_KEYS
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_client import WhatWattClient
-from tests.support.certs import make_pki
-from tests.support.mqtt import Collector
-from tests.support.fixtures import emulator_fleet, mtls_broker  # noqa: F401  # pylint: disable=unused-import
-from tests.support.ports import free_port
+from harness.batch import batch_options
+from harness.certs import make_pki
+from harness.mqtt import Subscriber
+from harness.ports import free_port
+
+pytestmark = pytest.mark.integration
 
 BROKER_IP = "127.0.30.170"
 FIRST_IP = "127.0.30.171"
@@ -23,7 +25,7 @@ IDS = [f"fleetv-{n}" for n in range(1, 5)]
 ACL = "user whatwatt-monitor\ntopic read meters/#\n\npattern write meters/%u\n"
 
 
-def test_push_verify_rerun_rollback_and_audit(tmp_path, mtls_broker, emulator_fleet):  # noqa: F811
+def test_push_verify_rerun_rollback_and_audit(tmp_path, mtls_broker, emulator_fleet):
     pki = make_pki(str(tmp_path / "pki"), server_sans=(BROKER_IP,), clients=(*IDS, "whatwatt-monitor"))
     broker = mtls_broker(pki, host=BROKER_IP, acl=ACL)
     fleet = emulator_fleet(count=len(IDS), first_ip=FIRST_IP, report_interval=1)
@@ -56,36 +58,16 @@ def test_push_verify_rerun_rollback_and_audit(tmp_path, mtls_broker, emulator_fl
 
 
 def fleet_options(tmp_path, broker_port, fleet, names, verify_timeout):
-    return dict(
-        devices=[
-            dict(name=name, host=ip, port=fleet.port, topic=f"meters/{name}")
-            for name, ip in zip(names, fleet.ips, strict=True)
-        ],
-        broker_host=BROKER_IP,
-        broker_port=broker_port,
-        scheme="mqtts",
-        template='{"P_In":${1_7_0}}',
-        skip_cn_check=False,
-        force_certificates=False,
-        report_interval=None,
-        password="",
-        ca_path=str(tmp_path / "pki" / "ca.crt"),
-        certs_dir=str(tmp_path / "pki" / "clients"),
-        record_dir=str(tmp_path / "records"),
-        timeout=5,
-        retries=1,
-        verify="changed",
-        verify_timeout=verify_timeout,
-        monitor_cert_path=str(tmp_path / "pki" / "clients" / "whatwatt-monitor.crt"),
-        monitor_key_path=str(tmp_path / "pki" / "clients" / "whatwatt-monitor.key"),
-        monitor_client_id=None,
-        rollback=True,
-        drift="change",
-        workers=4,
-    )
+    pki = tmp_path / "pki"
+    return batch_options(
+        list(zip(names, fleet.ips, [fleet.port] * len(names), strict=True)), pki / "ca.crt", pki / "clients",
+        tmp_path / "records", broker_host=BROKER_IP, broker_port=broker_port, verify="changed",
+        verify_timeout=verify_timeout, monitor_cert_path=str(pki / "clients" / "whatwatt-monitor.crt"),
+        monitor_key_path=str(pki / "clients" / "whatwatt-monitor.key"),
+    )  # fmt: skip
 
 
-def test_the_first_message_after_a_push_is_not_missed(tmp_path, mtls_broker, emulator_fleet):  # noqa: F811
+def test_the_first_message_after_a_push_is_not_missed(tmp_path, mtls_broker, emulator_fleet):
     # Report interval 30 s: a meter publishes its first message within 5 s of connecting, then every 30 s. The
     # third meter answers every request 4 s late, so the push phase lasts over 8 s: the first two meters
     # publish their first message while it runs. The monitor listens before the push, so those messages
@@ -106,7 +88,7 @@ def test_the_first_message_after_a_push_is_not_missed(tmp_path, mtls_broker, emu
         assert outcome["devices"][name]["verification"]["message_after"] < 20
 
 
-def test_a_monitor_that_cannot_reach_the_broker_changes_no_meter(tmp_path, emulator_fleet):  # noqa: F811
+def test_a_monitor_that_cannot_reach_the_broker_changes_no_meter(tmp_path, emulator_fleet):
     names = ["fleetv-1", "fleetv-2"]
     make_pki(str(tmp_path / "pki"), server_sans=(BROKER_IP,), clients=(*names, "whatwatt-monitor"))
     fleet = emulator_fleet(count=len(names), first_ip=FIRST_IP, report_interval=1)
@@ -117,7 +99,7 @@ def test_a_monitor_that_cannot_reach_the_broker_changes_no_meter(tmp_path, emula
     assert not (tmp_path / "records").exists()
 
 
-def test_payloads_must_parse_and_the_home_assistant_preset_carries_its_keys(tmp_path, mtls_broker, emulator_fleet):  # noqa: F811
+def test_payloads_must_parse_and_the_home_assistant_preset_carries_its_keys(tmp_path, mtls_broker, emulator_fleet):
     names = IDS[:2]
     pki = make_pki(str(tmp_path / "pki"), server_sans=(BROKER_IP,), clients=(*names, "whatwatt-monitor"))
     broker = mtls_broker(pki, host=BROKER_IP, acl=ACL)
@@ -134,8 +116,8 @@ def test_payloads_must_parse_and_the_home_assistant_preset_carries_its_keys(tmp_
     assert outcome["rolled_back_devices"] == [names[0]]
 
     monitor = [str(tmp_path / "pki" / "clients" / f"whatwatt-monitor.{ext}") for ext in ("crt", "key")]
-    with Collector(BROKER_IP, broker.port, str(tmp_path / "pki" / "ca.crt"), *monitor, topic=f"meters/{names[1]}",
-                   client_id="test-ha-preset") as collector:  # fmt: skip
+    with Subscriber(BROKER_IP, broker.port, str(tmp_path / "pki" / "ca.crt"), *monitor, topic=f"meters/{names[1]}",
+                    client_id="test-ha-preset") as collector:  # fmt: skip
         messages = collector.wait_for(lambda m: len(m) >= 1, timeout=10)
     payload = json.loads(messages[0][1])
     read_by_the_integration = {key for key, _variable in HOME_ASSISTANT_KEYS}

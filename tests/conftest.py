@@ -1,18 +1,16 @@
-"""pytest fixtures built on the helpers; enable with ``pytest_plugins = ["tests.support.fixtures"]``
-in a conftest.py, or import the fixture names into a test module.
+"""Fixtures every suite may use (helpers: tools/harness).
 
-- ``pki``: a CA, a server certificate for 127.0.0.1/localhost/127.0.20.1 and client whatwatt-001..003.
+- ``pki``: a CA, a server certificate for 127.0.0.1/localhost/127.0.20.1 and clients whatwatt-001..003, test-monitor.
 - ``mtls_broker``: a factory ``mtls_broker(pki, host="127.0.20.1", acl=None)`` -> started MosquittoBroker,
   stopped at teardown.
 - ``emulator_fleet``: a factory ``emulator_fleet(count=1, first_ip=..., port=None, **options)`` -> started
-  in-process Fleet (free port when none given), stopped at teardown.
+  in-process emulator Fleet (free port when none given), stopped at teardown.
 """
 
 import pytest
-
-from .broker import MosquittoBroker
-from .certs import make_pki
-from .ports import free_port
+from harness.broker import MosquittoBroker
+from harness.certs import make_pki
+from harness.ports import free_port
 
 
 @pytest.fixture
