@@ -47,7 +47,7 @@ class ActionModule(ActionBase):
                 broker_port=args["broker_port"],
                 monitor_client_id=args["monitor_client_id"],
                 password=args["password"] or "",
-                timeout=args["timeout"],
+                timeout=args["verify_timeout"],
                 poll_interval=args["poll_interval"],
                 request_timeout=args["request_timeout"],
                 retries=args["retries"],

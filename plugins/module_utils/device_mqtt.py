@@ -40,6 +40,7 @@ except ImportError as exc:  # pragma: no cover
     HAS_CRYPTOGRAPHY = False
     CRYPTOGRAPHY_IMPORT_ERROR = exc
 
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import meter_spec
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.atomic import ensure_dir, read_bytes, write_atomic
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_template import template_problems
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_client import (
@@ -71,25 +72,7 @@ LIMIT_KEY_PASSWORD = 255
 
 MQTT_ARGUMENT_SPEC = dict(
     mode=dict(type="str", default="apply", choices=["apply", "rollback"]),
-    enable=dict(type="bool", default=True),
-    url=dict(type="str"),
-    broker_host=dict(type="str"),
-    broker_port=dict(type="int", default=8883),
-    scheme=dict(type="str", default="mqtts", choices=["mqtt", "mqtts"]),
-    client_id=dict(type="str"),
-    topic=dict(type="str"),
-    # raw: Ansible turns a templated string that parses as a literal into a dict; see template_text().
-    template=dict(type="raw"),
-    skip_cn_check=dict(type="bool", default=False),
-    ca_path=dict(type="path"),
-    ca_pem=dict(type="str"),
-    client_cert_path=dict(type="path"),
-    client_cert_pem=dict(type="str"),
-    client_key_path=dict(type="path", no_log=False),
-    client_key_pem=dict(type="str", no_log=True),
-    client_key_password=dict(type="str", no_log=True),
-    force_certificates=dict(type="bool", default=False),
-    record_dir=dict(type="path"),
+    **meter_spec.options(meter_spec.MQTT),
 )
 MQTT_MUTUALLY_EXCLUSIVE = [
     ("url", "broker_host"),
