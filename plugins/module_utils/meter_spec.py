@@ -326,7 +326,7 @@ ROLE_OPTIONS = dict(
         description="Seconds the batch's verification waits for every meter.",
     ),
     whatwatt_monitor_client_id=dict(
-        field="monitor_client_id",
+        type="str",
         default="whatwatt-monitor",
         description="Monitoring identity (client certificate C(clients/<id>.crt|.key)) that subscribes to the topics.",
     ),
