@@ -24,7 +24,7 @@ import time
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
-from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import meter_spec
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import meter_spec, naming
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_mqtt import run_mqtt, template_text
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_preflight import preflight
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_template import preset_template
@@ -148,7 +148,7 @@ def batch_inputs(devices, fleet):
     inputs = {}
     problems = {}
     order = []
-    topics = {}
+    topics = naming.TopicClaims()
     for entry in devices or []:
         name, options, errors = device_inputs(entry, fleet)
         if name in inputs or name in problems:
@@ -160,15 +160,14 @@ def batch_inputs(devices, fleet):
             problems[name] = errors
             continue
         inputs[name] = options
-        topics.setdefault(options["topic"], []).append(name)
-    for topic, names in topics.items():
-        if len(names) > 1:
-            for name in names:
-                others = ", ".join(n for n in names if n != name)
-                problems.setdefault(name, []).append(
-                    f"{name}: shares the topic {topic} with {others}: their messages could not be told apart"
-                )
-                inputs.pop(name, None)
+        topics.claim(options["topic"], name)
+    for topic, names in topics.shared().items():
+        for name in names:
+            others = ", ".join(n for n in names if n != name)
+            problems.setdefault(name, []).append(
+                f"{name}: shares the topic {topic} with {others}: their messages could not be told apart"
+            )
+            inputs.pop(name, None)
     for name, errors in client_id_problems(inputs, fleet.get("monitor_identities") or ()).items():
         problems.setdefault(name, []).extend(errors)
         inputs.pop(name, None)

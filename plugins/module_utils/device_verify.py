@@ -33,7 +33,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without paho-mqt
     HAS_PAHO = False
     PAHO_IMPORT_ERROR = exc
 
-from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import meter_spec
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import meter_spec, naming
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_mqtt import template_text
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_template import (
     payload_problem,
@@ -250,7 +250,7 @@ def build_states(devices, default_password=""):
     """
     states = []
     names = {}
-    topics = {}
+    topics = naming.TopicClaims()
     problems = []
     for entry in devices or []:
         name = str(entry.get("name") or "")
@@ -261,17 +261,17 @@ def build_states(devices, default_password=""):
         if not topic:
             problems.append(f"{name}: topic is empty")
             continue
-        if "+" in topic or "#" in topic:
+        if naming.topic_has_wildcard(topic):
             problems.append(f"{name}: topic {topic!r} must not contain MQTT wildcards")
             continue
         if name in names:
             problems.append(f"device {name} is listed twice")
             continue
-        if topic in topics:
-            problems.append(f"{name} and {topics[topic]} share the topic {topic}: their messages cannot be told apart")
+        holder = topics.claim(topic, name)
+        if holder is not None:
+            problems.append(f"{name} and {holder} share the topic {topic}: their messages cannot be told apart")
             continue
         names[name] = True
-        topics[topic] = name
         password = entry.get("password")
         states.append(
             DeviceState(
