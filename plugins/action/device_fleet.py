@@ -15,7 +15,7 @@ from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_fleet 
     FleetError,
     run_fleet,
 )
-from ansible_collections.whatwatt.secure_mqtt.plugins.plugin_utils.device_action import SpecAction
+from ansible_collections.whatwatt.secure_mqtt.plugins.plugin_utils.action_base import SpecAction
 from ansible_collections.whatwatt.secure_mqtt.plugins.plugin_utils.report import record_verifications
 
 

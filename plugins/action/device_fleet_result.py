@@ -13,7 +13,7 @@ from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_fleet 
     RESULT_ARGUMENT_SPEC,
     host_outcome,
 )
-from ansible_collections.whatwatt.secure_mqtt.plugins.plugin_utils.device_action import SpecAction
+from ansible_collections.whatwatt.secure_mqtt.plugins.plugin_utils.action_base import SpecAction
 
 
 class ActionModule(SpecAction):

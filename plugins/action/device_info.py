@@ -12,7 +12,7 @@ from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_clie
     INFO_ARGUMENT_SPEC,
     run_info,
 )
-from ansible_collections.whatwatt.secure_mqtt.plugins.plugin_utils.device_action import DeviceAction
+from ansible_collections.whatwatt.secure_mqtt.plugins.plugin_utils.action_base import DeviceAction
 
 
 class ActionModule(DeviceAction):

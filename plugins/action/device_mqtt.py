@@ -16,7 +16,8 @@ from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_mqtt i
     run_mqtt,
 )
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_client import COMMON_ARGUMENT_SPEC
-from ansible_collections.whatwatt.secure_mqtt.plugins.plugin_utils.device_action import DeviceAction
+
+from ansible_collections.whatwatt.secure_mqtt.plugins.plugin_utils.action_base import DeviceAction
 
 
 class ActionModule(DeviceAction):

@@ -12,7 +12,8 @@ from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_settin
     run_settings,
 )
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_client import COMMON_ARGUMENT_SPEC
-from ansible_collections.whatwatt.secure_mqtt.plugins.plugin_utils.device_action import DeviceAction
+
+from ansible_collections.whatwatt.secure_mqtt.plugins.plugin_utils.action_base import DeviceAction
 
 
 class ActionModule(DeviceAction):

@@ -16,7 +16,8 @@ from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_verify
     VerifyError,
 )
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_client import WhatWattError
-from ansible_collections.whatwatt.secure_mqtt.plugins.plugin_utils.device_action import SpecAction
+
+from ansible_collections.whatwatt.secure_mqtt.plugins.plugin_utils.action_base import SpecAction
 
 
 class ActionModule(SpecAction):

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: (c) 2026, whatwatt.secure_mqtt contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The preamble every controller-side action plugin of the collection shares.
+"""The preamble every action plugin of the collection shares (all run on the controller).
 
 An action plugin declares ``ARGUMENT_SPEC`` (and, when it has them, ``MUTUALLY_EXCLUSIVE``/``REQUIRED_IF``); this
 base makes ``_VALID_ARGS`` of it (option names and their aliases), runs ActionBase, validates the arguments and
