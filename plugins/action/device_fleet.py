@@ -8,7 +8,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type  # noqa: UP001 - required by ansible-test sanity
 
 from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_fleet import (
     FLEET_ARGUMENT_SPEC,
@@ -16,22 +15,17 @@ from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_fleet 
     FleetError,
     run_fleet,
 )
+from ansible_collections.whatwatt.secure_mqtt.plugins.plugin_utils.action_base import SpecAction
 from ansible_collections.whatwatt.secure_mqtt.plugins.plugin_utils.report import record_verifications
 
 
-class ActionModule(ActionBase):
+class ActionModule(SpecAction):
     """Thin glue: validate the fleet-wide options, ``run_fleet``, return the outcomes per meter."""
 
-    TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(FLEET_ARGUMENT_SPEC)
-    _requires_connection = False
+    ARGUMENT_SPEC = FLEET_ARGUMENT_SPEC
+    REQUIRED_IF = FLEET_REQUIRED_IF
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        del tmp
-        _validation, args = self.validate_argument_spec(
-            argument_spec=FLEET_ARGUMENT_SPEC, required_if=FLEET_REQUIRED_IF
-        )
+    def act(self, args, task_vars, result):
         try:
             outcome = run_fleet(args, check_mode=bool(self._task.check_mode))
         except FleetError as exc:
@@ -44,7 +38,7 @@ class ActionModule(ActionBase):
             f"{len(outcome['devices'])} meter(s) in {outcome['elapsed']:g} s ({phases}): {counts['changed']} changed,"
             f" {counts['verified']} verified, {counts['failed']} failed, {counts['rolled_back']} rolled back"
         )
-        return result
+        return {}
 
     @staticmethod
     def _record_verifications(args, outcome, result):

@@ -8,31 +8,24 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type  # noqa: UP001 - required by ansible-test sanity
 
 from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_fleet import (
     RESULT_ARGUMENT_SPEC,
     host_outcome,
 )
+from ansible_collections.whatwatt.secure_mqtt.plugins.plugin_utils.action_base import SpecAction
 
 
-class ActionModule(ActionBase):
+class ActionModule(SpecAction):
     """Read the registered device_fleet result straight from the task variables (no templating of the
     whole fleet's result on every host), return this host's outcome."""
 
-    TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(RESULT_ARGUMENT_SPEC)
-    _requires_connection = False
+    ARGUMENT_SPEC = RESULT_ARGUMENT_SPEC
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        del tmp
-        _validation, args = self.validate_argument_spec(argument_spec=RESULT_ARGUMENT_SPEC)
-        task_vars = task_vars or {}
+    def act(self, args, task_vars, result):
         name = args["name"] or self._templar.template(task_vars.get("inventory_hostname"))
         if args["result"] not in task_vars:
             raise AnsibleActionFail(
                 f"{name}: no variable {args['result']}: register the device_fleet task under that name"
             )
-        result.update(host_outcome(task_vars[args["result"]], name, args["result"]))
-        return result
+        return host_outcome(task_vars[args["result"]], name, args["result"])

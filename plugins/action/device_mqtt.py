@@ -10,43 +10,23 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type  # noqa: UP001 - required by ansible-test sanity
 
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_mqtt import (
     MQTT_ARGUMENT_SPEC,
     MQTT_MUTUALLY_EXCLUSIVE,
     run_mqtt,
 )
-from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_client import (
-    COMMON_ARGUMENT_SPEC,
-    resolve_host_vars,
-    run_action,
-)
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_client import COMMON_ARGUMENT_SPEC
 
-ARGUMENT_SPEC = dict(COMMON_ARGUMENT_SPEC, **MQTT_ARGUMENT_SPEC)
+from ansible_collections.whatwatt.secure_mqtt.plugins.plugin_utils.action_base import DeviceAction
 
 
-class ActionModule(ActionBase):
+class ActionModule(DeviceAction):
     """Thin glue: validate, connect, ``run_mqtt``."""
 
-    TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(ARGUMENT_SPEC)
-    _requires_connection = False
+    ARGUMENT_SPEC = dict(COMMON_ARGUMENT_SPEC, **MQTT_ARGUMENT_SPEC)
+    MUTUALLY_EXCLUSIVE = MQTT_MUTUALLY_EXCLUSIVE
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        del tmp
-        _validation, args = self.validate_argument_spec(
-            argument_spec=ARGUMENT_SPEC, mutually_exclusive=MQTT_MUTUALLY_EXCLUSIVE
-        )
-        host_vars = resolve_host_vars(task_vars, self._templar.template)
+    def device_call(self, args, host_vars):
         default_client_id = host_vars["whatwatt_client_id"] or host_vars["inventory_hostname"]
         check_mode = bool(self._task.check_mode)
-        result.update(
-            run_action(
-                args,
-                host_vars,
-                lambda client: run_mqtt(client, args, check_mode=check_mode, default_client_id=default_client_id),
-            )
-        )
-        return result
+        return (lambda client: run_mqtt(client, args, check_mode=check_mode, default_client_id=default_client_id)), {}

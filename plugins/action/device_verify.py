@@ -8,7 +8,6 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type  # noqa: UP001 - required by ansible-test sanity
 
 from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_verify import (
     HAS_PAHO,
@@ -18,25 +17,22 @@ from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_verify
 )
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_client import WhatWattError
 
+from ansible_collections.whatwatt.secure_mqtt.plugins.plugin_utils.action_base import SpecAction
 
-class ActionModule(ActionBase):
+
+class ActionModule(SpecAction):
     """Thin glue: validate the options, run FleetVerifier once, return its verdicts."""
 
-    TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(VERIFY_ARGUMENT_SPEC)
-    _requires_connection = False
+    ARGUMENT_SPEC = VERIFY_ARGUMENT_SPEC
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        del tmp
-        _validation, args = self.validate_argument_spec(argument_spec=VERIFY_ARGUMENT_SPEC)
+    def act(self, args, task_vars, result):
         if not HAS_PAHO:
             raise AnsibleActionFail("the Python library 'paho-mqtt' is required on the controller")
         names = [device["name"] for device in args["devices"]]
         result.update(changed=False, devices={}, ok_devices=[], failed_devices=[], elapsed=0.0)
         if self._task.check_mode:
             result.update(skipped=True, msg=f"check mode: {len(names)} device(s) not verified (nothing was pushed)")
-            return result
+            return {}
         try:
             verifier = FleetVerifier(
                 args["devices"],
@@ -47,7 +43,7 @@ class ActionModule(ActionBase):
                 broker_port=args["broker_port"],
                 monitor_client_id=args["monitor_client_id"],
                 password=args["password"] or "",
-                timeout=args["timeout"],
+                timeout=args["verify_timeout"],
                 poll_interval=args["poll_interval"],
                 request_timeout=args["request_timeout"],
                 retries=args["retries"],
@@ -69,4 +65,4 @@ class ActionModule(ActionBase):
         result["msg"] = f"{len(outcome['ok_devices'])} of {len(names)} device(s) verified in {outcome['elapsed']:g} s"
         if failed:
             result["msg"] += f"; failed: {', '.join(failed)}"
-        return result
+        return {}

@@ -12,9 +12,9 @@ import json
 import os
 
 from ansible.errors import AnsibleActionFail
-from ansible.plugins.action import ActionBase
 
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.atomic import read_bytes, write_atomic
+from ansible_collections.whatwatt.secure_mqtt.plugins.plugin_utils.action_base import SpecAction
 from ansible_collections.whatwatt.secure_mqtt.plugins.plugin_utils.report import (
     load_verifications,
     prometheus_text,
@@ -31,17 +31,12 @@ REPORT_ARGUMENT_SPEC = dict(
 )
 
 
-class ActionModule(ActionBase):
+class ActionModule(SpecAction):
     """Thin glue over plugin_utils/report.py."""
 
-    TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(REPORT_ARGUMENT_SPEC)
-    _requires_connection = False
+    ARGUMENT_SPEC = REPORT_ARGUMENT_SPEC
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        del tmp
-        _validation, args = self.validate_argument_spec(argument_spec=REPORT_ARGUMENT_SPEC)
+    def act(self, args, task_vars, result):
         pki = args["pki"]
         if "ca" not in pki:
             raise AnsibleActionFail("fleet_report: pki is not a whatwatt.secure_mqtt.pki result (no 'ca')")

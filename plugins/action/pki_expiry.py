@@ -7,25 +7,19 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type  # noqa: UP001 - required by ansible-test sanity
 
-from ansible.plugins.action import ActionBase
-
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.expiry import (
     EXPIRY_ARGUMENT_SPEC,
     expiry_findings,
 )
+from ansible_collections.whatwatt.secure_mqtt.plugins.plugin_utils.action_base import SpecAction
 
 
-class ActionModule(ActionBase):
+class ActionModule(SpecAction):
     """The decision is ``expiry_findings``; this only turns it into a failure or warnings."""
 
-    TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(EXPIRY_ARGUMENT_SPEC)
-    _requires_connection = False
+    ARGUMENT_SPEC = EXPIRY_ARGUMENT_SPEC
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        del tmp
-        _validation, args = self.validate_argument_spec(argument_spec=EXPIRY_ARGUMENT_SPEC)
+    def act(self, args, task_vars, result):
         found = expiry_findings(args["pki"], min_days=args["min_days"], ca_min_days=args["ca_min_days"])
         result.update(found, changed=False)
         messages = [f["msg"] for f in found["findings"]]

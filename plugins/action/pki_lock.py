@@ -9,7 +9,6 @@ __metaclass__ = type  # noqa: UP001 - required by ansible-test sanity
 
 import os
 
-from ansible.plugins.action import ActionBase
 from ansible.utils.display import Display
 
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.pki_lock import (
@@ -21,22 +20,18 @@ from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.pki_lock impo
     make_holder,
     release,
 )
+from ansible_collections.whatwatt.secure_mqtt.plugins.plugin_utils.action_base import SpecAction
 
 display = Display()
 
 
-class ActionModule(ActionBase):
+class ActionModule(SpecAction):
     """The holder is the ``ansible-playbook`` process (this worker's parent), so the lock lasts the whole run and a
     run that dies leaves a lock the next run can tell is stale."""
 
-    TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(LOCK_ARGUMENT_SPEC)
-    _requires_connection = False
+    ARGUMENT_SPEC = LOCK_ARGUMENT_SPEC
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        del tmp
-        _validation, args = self.validate_argument_spec(argument_spec=LOCK_ARGUMENT_SPEC)
+    def act(self, args, task_vars, result):
         path = lock_path(args["path"])
         me = make_holder(os.getppid(), args["playbook"] or "")
         result.update(changed=False, path=path, holder=me)

@@ -7,8 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type  # noqa: UP001 - required by ansible-test sanity
 
-from ansible.plugins.action import ActionBase
-
+from ansible_collections.whatwatt.secure_mqtt.plugins.plugin_utils.action_base import SpecAction
 from ansible_collections.whatwatt.secure_mqtt.plugins.plugin_utils.preflight import (
     PREFLIGHT_ARGUMENT_SPEC,
     collection_root_of,
@@ -16,18 +15,12 @@ from ansible_collections.whatwatt.secure_mqtt.plugins.plugin_utils.preflight imp
 )
 
 
-class ActionModule(ActionBase):
+class ActionModule(SpecAction):
     """Reads each meter's variables through hostvars in Python (no Jinja loop over the fleet)."""
 
-    TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(PREFLIGHT_ARGUMENT_SPEC)
-    _requires_connection = False
+    ARGUMENT_SPEC = PREFLIGHT_ARGUMENT_SPEC
 
-    def run(self, tmp=None, task_vars=None):
-        result = super().run(tmp, task_vars)
-        del tmp
-        _validation, args = self.validate_argument_spec(argument_spec=PREFLIGHT_ARGUMENT_SPEC)
-        task_vars = task_vars or {}
+    def act(self, args, task_vars, result):
         root = args["collection_root"] or collection_root_of(__file__)
         errors = preflight(args["pki_dir"], args["meters"], task_vars.get("hostvars", {}), root)
         result["changed"] = False

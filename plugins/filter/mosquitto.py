@@ -11,6 +11,8 @@ import re
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import naming
+
 _UPSTREAM = re.compile(r"^(?:\d+:)?(\d+(?:\.\d+)*)")
 
 
@@ -47,6 +49,12 @@ def install_plan(dpkg_show, packages, min_version, package="mosquitto"):
     return dict(state=state, missing=missing, version=version)
 
 
+def acl_problems(identities):
+    """The problems of the client ids the broker ACL names (naming.acl_identity_problem), one per bad id."""
+    problems = (naming.acl_identity_problem(identity) for identity in identities or ())
+    return [problem for problem in problems if problem]
+
+
 class FilterModule:
     def filters(self):
-        return {"mosquitto_install_plan": install_plan}
+        return {"mosquitto_install_plan": install_plan, "mosquitto_acl_problems": acl_problems}

@@ -24,6 +24,7 @@ import time
 
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import meter_spec, naming
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_mqtt import run_mqtt, template_text
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_preflight import preflight
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_template import preset_template
@@ -39,81 +40,38 @@ from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_clie
 )
 
 # One meter of the batch; the fleet-wide options below are the defaults of the shared fields.
-DEVICE_SPEC = dict(
-    name=dict(type="str", required=True),
-    host=dict(type="str"),
-    port=dict(type="int"),
-    password=dict(type="str", no_log=True),
-    client_id=dict(type="str"),
-    topic=dict(type="str"),
-    template=dict(type="raw"),
-    template_preset=dict(type="str"),  # checked by device_inputs: null is allowed, so no choices
-    skip_cn_check=dict(type="bool"),
-    force_certificates=dict(type="bool"),
-    report_interval=dict(type="int"),
-    client_cert_path=dict(type="path"),
-    client_key_path=dict(type="path", no_log=False),
-    ca_path=dict(type="path"),
-    certs_dir=dict(type="path"),
-    record_dir=dict(type="path"),
-    broker_host=dict(type="str"),
-    broker_port=dict(type="int"),
-    scheme=dict(type="str", choices=["mqtt", "mqtts"]),
-    name_check_ignores_ip_sans=dict(type="bool"),
-    single_broker_certificate=dict(type="bool"),
-)
+DEVICE_SPEC = dict(name=dict(type="str", required=True), **meter_spec.options(meter_spec.DEVICE, defaults=False))
 
 FLEET_ARGUMENT_SPEC = dict(
     devices=dict(type="list", elements="dict", required=True),
-    broker_host=dict(type="str", required=True),
-    broker_port=dict(type="int", default=8883),
-    scheme=dict(type="str", default="mqtts", choices=["mqtt", "mqtts"]),
-    template=dict(type="raw"),
-    template_preset=dict(type="str"),  # checked by device_inputs: null is allowed, so no choices
-    skip_cn_check=dict(type="bool", default=False),
-    force_certificates=dict(type="bool", default=False),
-    report_interval=dict(type="int"),
-    password=dict(type="str", no_log=True, default=""),
-    ca_path=dict(type="path", required=True),
-    certs_dir=dict(type="path"),
-    record_dir=dict(type="path", required=True),
-    timeout=dict(type="float", default=10),
-    retries=dict(type="int", default=3),
-    verify=dict(type="str", default="changed", choices=["changed", "all", "none"]),
-    verify_timeout=dict(type="float", default=90),
-    monitor_cert_path=dict(type="path"),
-    monitor_key_path=dict(type="path", no_log=False),
-    monitor_client_id=dict(type="str"),
-    monitor_identities=dict(type="list", elements="str", default=[]),
-    rollback=dict(type="bool", default=True),
-    drift=dict(type="str", default="change", choices=["change", "fail"]),
-    workers=dict(type="int", default=16),
-    name_check_ignores_ip_sans=dict(type="bool", default=False),
-    single_broker_certificate=dict(type="bool", default=False),
+    **meter_spec.options(
+        meter_spec.FLEET,
+        broker_host=dict(required=True),
+        password=dict(default=""),
+        ca_path=dict(required=True),
+        record_dir=dict(required=True),
+    ),
 )
 FLEET_REQUIRED_IF = [
     ("verify", "changed", ("monitor_cert_path", "monitor_key_path")),
     ("verify", "all", ("monitor_cert_path", "monitor_key_path")),
 ]
 
-# Fields of a device entry that fall back to the fleet-wide option of the same name.
-_SHARED = (
-    "password",
-    "template",
-    "template_preset",
-    "skip_cn_check",
-    "force_certificates",
-    "report_interval",
-    "ca_path",
-    "certs_dir",
-    "record_dir",
-    "broker_host",
-    "broker_port",
-    "scheme",
-    "name_check_ignores_ip_sans",
-    "single_broker_certificate",
-)
 _DEVICE_VALIDATOR = ArgumentSpecValidator(DEVICE_SPEC)
+# Fields of a device entry that device_inputs turns into other options (defaults, paths, the preset's text).
+_DERIVED = (
+    "host",
+    "port",
+    "password",
+    "client_id",
+    "client_cert_path",
+    "client_key_path",
+    "template_preset",
+    "certs_dir",
+    "report_interval",
+)
+# The rest go to run_mqtt as they are (after the batch's fallback).
+_PASSED = tuple(name for name in meter_spec.DEVICE if name not in _DERIVED)
 
 DRIFT_MESSAGE = "settings or certificates differ from the inventory: run site.yml"
 NOT_EVIDENCE = "not rolled back: a monitoring problem is not evidence against the meter"
@@ -138,7 +96,7 @@ def device_inputs(entry, fleet):
     if result.error_messages:
         return name, None, [f"{name}: {message}" for message in result.error_messages]
     device = result.validated_parameters
-    for field in _SHARED:
+    for field in meter_spec.SHARED:
         if device.get(field) is None:
             device[field] = fleet.get(field)
     client_id = device.get("client_id") or name
@@ -148,27 +106,20 @@ def device_inputs(entry, fleet):
     options = dict(
         mode="apply",
         enable=True,
-        broker_host=device["broker_host"],
-        broker_port=device["broker_port"],
-        scheme=device["scheme"],
         client_id=client_id,
-        topic=device.get("topic"),
-        template=device.get("template"),
-        skip_cn_check=bool(device.get("skip_cn_check")),
-        ca_path=device["ca_path"],
         client_cert_path=cert_path,
         client_key_path=key_path,
-        force_certificates=bool(device.get("force_certificates")),
-        record_dir=device["record_dir"],
         host=device.get("host"),
         port=device.get("port"),
         password=device.get("password") or "",
         timeout=fleet.get("timeout", 10),
         retries=fleet.get("retries", 3),
         report_interval=device.get("report_interval"),
-        name_check_ignores_ip_sans=bool(device.get("name_check_ignores_ip_sans")),
-        single_broker_certificate=bool(device.get("single_broker_certificate")),
     )
+    for field in _PASSED:
+        # a bool the entry leaves unset (and the batch too) is false, as in device_mqtt's spec
+        value = device.get(field)
+        options[field] = bool(value) if meter_spec.FIELDS[field]["type"] == "bool" else value
     problems = []
     if device.get("template_preset"):
         # A preset replaces the template text (the role passes both: its default template and the preset).
@@ -197,7 +148,7 @@ def batch_inputs(devices, fleet):
     inputs = {}
     problems = {}
     order = []
-    topics = {}
+    topics = naming.TopicClaims()
     for entry in devices or []:
         name, options, errors = device_inputs(entry, fleet)
         if name in inputs or name in problems:
@@ -209,15 +160,14 @@ def batch_inputs(devices, fleet):
             problems[name] = errors
             continue
         inputs[name] = options
-        topics.setdefault(options["topic"], []).append(name)
-    for topic, names in topics.items():
-        if len(names) > 1:
-            for name in names:
-                others = ", ".join(n for n in names if n != name)
-                problems.setdefault(name, []).append(
-                    f"{name}: shares the topic {topic} with {others}: their messages could not be told apart"
-                )
-                inputs.pop(name, None)
+        topics.claim(options["topic"], name)
+    for topic, names in topics.shared().items():
+        for name in names:
+            others = ", ".join(n for n in names if n != name)
+            problems.setdefault(name, []).append(
+                f"{name}: shares the topic {topic} with {others}: their messages could not be told apart"
+            )
+            inputs.pop(name, None)
     for name, errors in client_id_problems(inputs, fleet.get("monitor_identities") or ()).items():
         problems.setdefault(name, []).extend(errors)
         inputs.pop(name, None)

@@ -19,10 +19,8 @@ from __future__ import absolute_import, division, print_function
 import datetime
 import hashlib
 import hmac
-import ipaddress
 import json
 import os
-import re
 
 try:
     from urllib.parse import urlsplit
@@ -40,6 +38,7 @@ except ImportError as exc:  # pragma: no cover
     HAS_CRYPTOGRAPHY = False
     CRYPTOGRAPHY_IMPORT_ERROR = exc
 
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import meter_spec, naming
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.atomic import ensure_dir, read_bytes, write_atomic
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_template import template_problems
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_client import (
@@ -63,33 +62,15 @@ READABLE_FIELDS = (
 )
 READABLE_DEFAULTS = dict(enable=False, url="", client_id="", skip_cn_check=False, topic="", template="")
 
-LIMIT_CLIENT_ID = 63
-LIMIT_TOPIC = 127
+LIMIT_CLIENT_ID = naming.CLIENT_ID_MAX
+LIMIT_TOPIC = naming.TOPIC_MAX
 LIMIT_TEMPLATE = 1023
 LIMIT_URL = 127
 LIMIT_KEY_PASSWORD = 255
 
 MQTT_ARGUMENT_SPEC = dict(
     mode=dict(type="str", default="apply", choices=["apply", "rollback"]),
-    enable=dict(type="bool", default=True),
-    url=dict(type="str"),
-    broker_host=dict(type="str"),
-    broker_port=dict(type="int", default=8883),
-    scheme=dict(type="str", default="mqtts", choices=["mqtt", "mqtts"]),
-    client_id=dict(type="str"),
-    topic=dict(type="str"),
-    # raw: Ansible turns a templated string that parses as a literal into a dict; see template_text().
-    template=dict(type="raw"),
-    skip_cn_check=dict(type="bool", default=False),
-    ca_path=dict(type="path"),
-    ca_pem=dict(type="str"),
-    client_cert_path=dict(type="path"),
-    client_cert_pem=dict(type="str"),
-    client_key_path=dict(type="path", no_log=False),
-    client_key_pem=dict(type="str", no_log=True),
-    client_key_password=dict(type="str", no_log=True),
-    force_certificates=dict(type="bool", default=False),
-    record_dir=dict(type="path"),
+    **meter_spec.options(meter_spec.MQTT),
 )
 MQTT_MUTUALLY_EXCLUSIVE = [
     ("url", "broker_host"),
@@ -97,8 +78,6 @@ MQTT_MUTUALLY_EXCLUSIVE = [
     ("client_cert_path", "client_cert_pem"),
     ("client_key_path", "client_key_pem"),
 ]
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 # -- readable fields -------------------------------------------------------------------------
@@ -135,29 +114,15 @@ def build_url(scheme, host, port):
     return f"{scheme}://{host}:{int(port)}"
 
 
-def _utf8_len(text):
-    return len(text.encode("utf-8"))
+_utf8_len = naming.utf8_len
 
 
 def validate_readable(flat, label):
     """Problems with the readable fields, each naming the field and the device."""
     problems = []
-    client_id = flat.get("client_id")
-    if client_id is not None:
-        if not 1 <= _utf8_len(client_id) <= LIMIT_CLIENT_ID:
-            problems.append(f"client_id must be 1..{LIMIT_CLIENT_ID} bytes, got {_utf8_len(client_id)}")
-        if "+" in client_id or "#" in client_id:
-            problems.append(f"client_id {client_id!r} must not contain the MQTT wildcards + or #")
-        if _CONTROL.search(client_id):
-            problems.append("client_id must not contain control characters")
-    topic = flat.get("topic")
-    if topic is not None:
-        if not 1 <= _utf8_len(topic) <= LIMIT_TOPIC:
-            problems.append(f"topic must be 1..{LIMIT_TOPIC} bytes, got {_utf8_len(topic)}")
-        if "+" in topic or "#" in topic:
-            problems.append(f"topic {topic!r} must not contain the MQTT wildcards + or # (the device publishes to it)")
-        if _CONTROL.search(topic):
-            problems.append("topic must not contain control characters")
+    for field in ("client_id", "topic"):
+        if flat.get(field) is not None:
+            problems.extend(naming.mqtt_field_problems(field, flat[field]))
     template = flat.get("template")
     if template is not None and _utf8_len(template) > LIMIT_TEMPLATE:
         problems.append(f"template must be at most {LIMIT_TEMPLATE} bytes, got {_utf8_len(template)}")
@@ -171,7 +136,7 @@ def validate_readable(flat, label):
 def _url_problems(url):
     if _utf8_len(url) > LIMIT_URL:
         return [f"url must be at most {LIMIT_URL} bytes, got {_utf8_len(url)}"]
-    if _CONTROL.search(url) or " " in url:
+    if naming.has_control(url) or " " in url:
         return [f"url {url!r} must not contain spaces or control characters"]
     try:
         parts = urlsplit(url)
@@ -398,9 +363,8 @@ def record_path(record_dir, client_id, generation="current", part=None):
 
 def check_record_name(client_id, label):
     """The client id names record files: refuse anything that could leave the record directory."""
-    if not client_id or "/" in client_id or "\\" in client_id or client_id.startswith("."):
-        return [f"{label}: client_id {client_id!r} cannot name a record file (no '/', '\\' or leading '.')"]
-    return []
+    problem = naming.record_name_problem(client_id)
+    return [f"{label}: {problem}"] if problem else []
 
 
 def load_record(record_dir, client_id):
@@ -783,11 +747,7 @@ def _url_host(url):
 
 
 def _is_ip(host):
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
+    return naming.ip_address(host) is not None
 
 
 def _rollback_inputs(options, label, client_id, record):

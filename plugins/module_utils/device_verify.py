@@ -33,6 +33,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without paho-mqt
     HAS_PAHO = False
     PAHO_IMPORT_ERROR = exc
 
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import meter_spec, naming
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_mqtt import template_text
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_template import (
     payload_problem,
@@ -50,26 +51,28 @@ VERIFY_ARGUMENT_SPEC = dict(
         required=True,
         options=dict(
             name=dict(type="str", required=True),
-            host=dict(type="str"),
-            port=dict(type="int", default=80),
-            client_id=dict(type="str", required=True),
-            topic=dict(type="str", required=True),
-            password=dict(type="str", no_log=True),
-            template=dict(type="raw"),
+            **meter_spec.options(
+                ("host", "port", "client_id", "topic", "password", "template"),
+                port=dict(default=80),
+                client_id=dict(required=True),
+                topic=dict(required=True),
+            ),
         ),
     ),
-    broker_host=dict(type="str", required=True),
-    broker_port=dict(type="int", default=8883),
-    ca_path=dict(type="path", required=True),
+    **meter_spec.options(
+        ("broker_host", "broker_port", "ca_path"), broker_host=dict(required=True), ca_path=dict(required=True)
+    ),
     cert_path=dict(type="path", required=True),
     key_path=dict(type="path", required=True, no_log=False),
-    monitor_client_id=dict(type="str"),
-    password=dict(type="str", no_log=True, default=""),
-    timeout=dict(type="float", default=90),
+    **meter_spec.options(
+        ("monitor_client_id", "password", "verify_timeout"),
+        password=dict(default=""),
+        # ``timeout`` was this option's name (and stays an alias): here it is the wait, not an HTTP timeout.
+        verify_timeout=dict(aliases=["timeout"]),
+    ),
     poll_interval=dict(type="float", default=1.0),
     request_timeout=dict(type="float", default=5),
-    retries=dict(type="int", default=2),
-    workers=dict(type="int", default=16),
+    **meter_spec.options(("retries", "workers"), retries=dict(default=2)),
     details=dict(type="str", default="failed", choices=["failed", "all"]),
 )
 
@@ -247,7 +250,7 @@ def build_states(devices, default_password=""):
     """
     states = []
     names = {}
-    topics = {}
+    topics = naming.TopicClaims()
     problems = []
     for entry in devices or []:
         name = str(entry.get("name") or "")
@@ -258,17 +261,17 @@ def build_states(devices, default_password=""):
         if not topic:
             problems.append(f"{name}: topic is empty")
             continue
-        if "+" in topic or "#" in topic:
+        if naming.topic_has_wildcard(topic):
             problems.append(f"{name}: topic {topic!r} must not contain MQTT wildcards")
             continue
         if name in names:
             problems.append(f"device {name} is listed twice")
             continue
-        if topic in topics:
-            problems.append(f"{name} and {topics[topic]} share the topic {topic}: their messages cannot be told apart")
+        holder = topics.claim(topic, name)
+        if holder is not None:
+            problems.append(f"{name} and {holder} share the topic {topic}: their messages cannot be told apart")
             continue
         names[name] = True
-        topics[topic] = name
         password = entry.get("password")
         states.append(
             DeviceState(

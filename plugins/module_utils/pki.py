@@ -16,6 +16,7 @@ import json
 import os
 import re
 
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import naming
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import pki_crypto as c
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.atomic import ensure_dir, read_bytes, write_atomic
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.pki_crypto import PkiError
@@ -34,8 +35,9 @@ REASON_REVOKED = "revoked"
 
 ROLLOVER_CHOICES = ("none", "introduce", "activate", "retire")
 DEFAULT_CA_CN = "WhatWatt Secure MQTT Root CA"
-CLIENT_ID_MAX = 63
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+# The naming rules live in naming.py; these names stay for the code that imports them.
+CLIENT_ID_MAX = naming.CLIENT_ID_MAX
+NAME_RE = naming.FILE_NAME_RE
 _DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhdw]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
@@ -62,11 +64,9 @@ class LeafSpec:
     def __init__(self, kind, name, common_name=None, dns_names=(), ip_addresses=(), valid_days=365, organization=None):
         if kind not in ("server", "client"):
             raise PkiError(f"unknown leaf kind {kind!r}")
-        if not isinstance(name, str) or not NAME_RE.match(name):
-            raise PkiError(f"{kind} name {name!r} is not usable as a file name ([A-Za-z0-9._-], max 128)")
-        if kind == "client" and len(name) > CLIENT_ID_MAX:
-            # the meter's client_id field takes 0..63 characters: refuse before anything is issued
-            raise PkiError(f"client {name!r}: a client id is at most {CLIENT_ID_MAX} characters, got {len(name)}")
+        problem = naming.pki_name_problem(kind, name)
+        if problem:
+            raise PkiError(problem)
         self.kind = kind
         self.name = name
         self.common_name = common_name or name

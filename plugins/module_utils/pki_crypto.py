@@ -10,7 +10,6 @@ from __future__ import absolute_import, division, print_function
 
 
 import datetime
-import ipaddress
 import re
 
 try:
@@ -25,6 +24,8 @@ try:
 except ImportError as exc:  # pragma: no cover - reported by the module with missing_required_lib
     HAS_CRYPTOGRAPHY = False
     CRYPTOGRAPHY_IMPORT_ERROR = exc
+
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import naming  # noqa: E402
 
 # Certificates start slightly in the past so a controller and a meter whose clocks differ by a
 # few minutes still agree that a fresh certificate is valid.
@@ -267,20 +268,16 @@ def isoformat(when):
 
 def parse_ip(value):
     """Validated IP address object."""
-    try:
-        return ipaddress.ip_address(str(value))
-    except ValueError:
-        raise PkiError(f"not an IP address: {value!r}") from None
-
-
-_DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+    address = naming.ip_address(value)
+    if address is None:
+        raise PkiError(f"not an IP address: {value!r}")
+    return address
 
 
 def check_dns_name(value):
     """``value`` when it is a valid DNS name (RFC 1123 labels, an optional leading ``*.``), else PkiError."""
     name = str(value)
-    labels = name[2:].split(".") if name.startswith("*.") else name.split(".")
-    if len(name) > 253 or not all(_DNS_LABEL.match(label) for label in labels):
+    if not naming.dns_name_ok(name):
         raise PkiError(f"not a valid DNS name: {name!r}")
     return name
 

@@ -20,6 +20,8 @@ import json
 import re
 import time
 
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import meter_spec
+
 try:
     import requests
     from requests.auth import HTTPBasicAuth, HTTPDigestAuth
@@ -42,14 +44,8 @@ PATH_SYSTEM = "/api/v1/system"
 PATH_SETTINGS = "/api/v1/settings"
 PATH_MQTT = "/api/v1/mqtt/settings"
 
-# Shared by every device module (documented in plugins/doc_fragments/device.py).
-COMMON_ARGUMENT_SPEC = dict(
-    host=dict(type="str"),
-    port=dict(type="int"),
-    password=dict(type="str", no_log=True),
-    timeout=dict(type="float", default=10),
-    retries=dict(type="int", default=3),
-)
+# Shared by every device module (documented in plugins/doc_fragments/device.py, written by tools/gen_spec.py).
+COMMON_ARGUMENT_SPEC = meter_spec.options(meter_spec.CONNECTION)
 
 _STATUS_TEXT = {
     400: "invalid parameter or value",

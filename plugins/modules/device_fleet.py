@@ -34,6 +34,7 @@ description:
 author:
   - whatwatt.secure_mqtt contributors (@whatwatt-secure-mqtt)
 extends_documentation_fragment:
+  - whatwatt.secure_mqtt.action_attributes
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
 requirements:
@@ -247,12 +248,8 @@ options:
     default: false
 attributes:
   action:
-    support: full
     details: Runs on the controller as an action plugin; nothing runs on the meters.
-  async:
-    support: none
   bypass_host_loop:
-    support: none
     details: Run it with C(run_once=true); it works on the meters listed in O(devices), not on the task's host.
   check_mode:
     support: full

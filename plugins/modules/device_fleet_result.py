@@ -23,6 +23,7 @@ description:
 author:
   - whatwatt.secure_mqtt contributors (@whatwatt-secure-mqtt)
 extends_documentation_fragment:
+  - whatwatt.secure_mqtt.action_attributes
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
 options:
@@ -35,12 +36,7 @@ options:
     type: str
 attributes:
   action:
-    support: full
     details: Runs on the controller as an action plugin; it makes no request.
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: Reports what the device_fleet run did in check mode (would change).

@@ -20,6 +20,7 @@ description:
 author:
   - whatwatt.secure_mqtt contributors (@whatwatt-secure-mqtt)
 extends_documentation_fragment:
+  - whatwatt.secure_mqtt.action_attributes
   - whatwatt.secure_mqtt.device
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
@@ -53,12 +54,6 @@ options:
     type: bool
     default: false
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: Only reads.

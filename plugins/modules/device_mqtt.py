@@ -28,6 +28,7 @@ description:
 author:
   - whatwatt.secure_mqtt contributors (@whatwatt-secure-mqtt)
 extends_documentation_fragment:
+  - whatwatt.secure_mqtt.action_attributes
   - whatwatt.secure_mqtt.device
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
@@ -124,12 +125,6 @@ options:
       - Required when certificates are given and with O(mode=rollback).
     type: path
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: Plans with one C(GET) only; the record is not written.

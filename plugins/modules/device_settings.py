@@ -22,6 +22,7 @@ description:
 author:
   - whatwatt.secure_mqtt contributors (@whatwatt-secure-mqtt)
 extends_documentation_fragment:
+  - whatwatt.secure_mqtt.action_attributes
   - whatwatt.secure_mqtt.device
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
@@ -45,12 +46,6 @@ options:
     choices: [on_change, always]
     default: on_change
 attributes:
-  action:
-    support: full
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: Plans with one C(GET) only.

@@ -20,7 +20,7 @@ description:
   - Polls each device's C(GET /api/v1/system) in a small thread pool until C(clouds.mqtc.connected) is true.
   - A device passes when it was seen connected B(and) a (not retained) message arrived on its topic after the monitor
     subscribed, that is after the push that preceded this task. Waiting ends when every device is decided or after
-    O(timeout) seconds, so a fleet pays about one report interval in total, not one per device.
+    O(verify_timeout) seconds, so a fleet pays about one report interval in total, not one per device.
   - A wrong password (401), an unknown path (404) or a refused subscription decide a device at once; connection
     errors and 5xx answers are retried until the timeout.
   - The task itself never fails because devices failed; it returns a verdict per device (RV(devices)) so the
@@ -95,10 +95,15 @@ options:
     description: Web UI password used for every device without its own O(devices[].password).
     type: str
     default: ""
-  timeout:
-    description: Seconds to wait, from the moment the monitor has subscribed, for every device to pass.
+  verify_timeout:
+    description:
+      - Seconds to wait, from the moment the monitor has subscribed, for every device to pass (the same name as
+        M(whatwatt.secure_mqtt.device_fleet)'s wait).
+      - O(timeout) is its former name and stays an alias; unlike O(timeout) of the other device modules it is not
+        an HTTP timeout (that is O(request_timeout) here).
     type: float
     default: 90
+    aliases: [timeout]
   poll_interval:
     description: Seconds between two status polls of a device that is not connected yet.
     type: float
@@ -161,7 +166,7 @@ EXAMPLES = r"""
     ca_path: /srv/whatwatt/pki/ca-bundle.crt
     cert_path: /srv/whatwatt/pki/clients/whatwatt-monitor.crt
     key_path: /srv/whatwatt/pki/clients/whatwatt-monitor.key
-    timeout: 90
+    verify_timeout: 90
   run_once: true
   register: verify
 

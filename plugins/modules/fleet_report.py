@@ -22,6 +22,7 @@ description:
 author:
   - whatwatt.secure_mqtt contributors (@whatwatt-secure-mqtt)
 extends_documentation_fragment:
+  - whatwatt.secure_mqtt.action_attributes
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
 options:
@@ -51,12 +52,7 @@ options:
     type: path
 attributes:
   action:
-    support: full
     details: Runs on the controller as an action plugin; it reads and writes controller files only.
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: Computes the report and says which files would change; writes nothing.

@@ -20,6 +20,7 @@ description:
 author:
   - whatwatt.secure_mqtt contributors (@whatwatt-secure-mqtt)
 extends_documentation_fragment:
+  - whatwatt.secure_mqtt.action_attributes
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
 options:
@@ -41,12 +42,7 @@ options:
     default: false
 attributes:
   action:
-    support: full
     details: Runs on the controller as an action plugin; it reads only its arguments.
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: Reads only; same result in check mode.

@@ -22,6 +22,7 @@ description:
 author:
   - whatwatt.secure_mqtt contributors (@whatwatt-secure-mqtt)
 extends_documentation_fragment:
+  - whatwatt.secure_mqtt.action_attributes
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
 options:
@@ -47,12 +48,7 @@ options:
     type: str
 attributes:
   action:
-    support: full
     details: Runs on the controller as an action plugin.
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: Also takes the lock in check mode, so a dry run never reads a PKI another run is writing.

@@ -21,6 +21,7 @@ description:
 author:
   - whatwatt.secure_mqtt contributors (@whatwatt-secure-mqtt)
 extends_documentation_fragment:
+  - whatwatt.secure_mqtt.action_attributes
   - ansible.builtin.action_common_attributes
   - ansible.builtin.action_common_attributes.flow
 options:
@@ -42,12 +43,7 @@ options:
     type: path
 attributes:
   action:
-    support: full
     details: Runs on the controller as an action plugin; it writes nothing and contacts no host.
-  async:
-    support: none
-  bypass_host_loop:
-    support: none
   check_mode:
     support: full
     details: The same check; it never changes anything.

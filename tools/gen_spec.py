@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Write the files that follow the meter spec (plugins/module_utils/meter_spec.py) but cannot import it.
+
+- ``roles/device/meta/argument_specs.yml``: the ``options`` of the ``main`` entry point, from ``ROLE_OPTIONS``
+  (the text above ``options:`` is kept as it is);
+- ``plugins/doc_fragments/device.py``: the connection options every device plugin documents, from ``CONNECTION``.
+
+``python tools/gen_spec.py`` rewrites both; ``--check`` only says which differ (tests/unit/test_meter_spec.py
+does the same).
+"""
+
+import argparse
+import pathlib
+import sys
+import textwrap
+
+import yaml
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / ".build" / "collections"))
+
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import meter_spec  # noqa: E402
+
+ROLE_SPECS = "roles/device/meta/argument_specs.yml"
+DOC_FRAGMENT = "plugins/doc_fragments/device.py"
+_WIDTH = 118
+
+_FRAGMENT_HEAD = '''# -*- coding: utf-8 -*-
+# Copyright: (c) 2026, whatwatt.secure_mqtt contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# Written by tools/gen_spec.py from plugins/module_utils/meter_spec.py: change the spec, then run the tool.
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type  # noqa: UP001 - required by ansible-test sanity
+
+
+class ModuleDocFragment(object):
+    """Options every device module shares (the spec lives in module_utils/meter_spec.py)."""
+
+    DOCUMENTATION = r"""
+'''
+_FRAGMENT_TAIL = '''requirements:
+  - requests (on the controller)
+notes:
+  - This is an action plugin. All work happens in the controller process, which talks to the
+    meter's REST API directly; nothing is executed on the meter and no C(delegate_to) is needed.
+    Give meters C(ansible_connection=local).
+  - A failure on one meter fails only that meter's task; the other meters go on.
+"""
+'''
+
+
+def _scalar(value):
+    """One YAML scalar on one line."""
+    return (
+        yaml.safe_dump(value, default_flow_style=True, width=10_000, allow_unicode=True).strip().removesuffix("\n...")
+    )
+
+
+def _text(value, indent, prefix):
+    """A description line, folded at the width (plain, else single-quoted) when it reads back as the same text."""
+    lead = " " * indent + prefix
+    joint = "\n" + " " * (indent + len(prefix))
+    width = _WIDTH - len(lead)
+    for quote in ("", "'"):
+        text = quote + value.replace("'", "''" if quote else "'") + quote
+        folded = joint.join(textwrap.wrap(text, width, break_long_words=False, break_on_hyphens=False))
+        try:
+            if yaml.safe_load(prefix + folded) == [value]:
+                return lead + folded
+        except yaml.YAMLError:
+            pass
+    return lead + _scalar(value)
+
+
+def option_lines(name, spec, indent):
+    """The YAML lines of one documented option."""
+    out = [" " * indent + f"{name}:"]
+    description = spec["description"]
+    description = description if isinstance(description, list) else [description]
+    out.append(" " * (indent + 2) + "description:")
+    out.extend(_text(line, indent + 4, "- ") for line in description)
+    for key in ("type", "elements", "choices", "required", "default", "no_log", "aliases"):
+        if key in spec:
+            value = spec[key]
+            if key == "default" and isinstance(value, str) and len(value) > 60:
+                out.append(" " * (indent + 2) + "default: >-")
+                out.append(" " * (indent + 4) + value)
+            else:
+                out.append(" " * (indent + 2) + f"{key}: {_scalar(value)}")
+    return out
+
+
+def role_specs(current):
+    """``roles/device/meta/argument_specs.yml`` with its options written from ROLE_OPTIONS."""
+    head = current.split("\n    options:\n", 1)[0]
+    lines = [head, "    options:"]
+    for name in meter_spec.ROLE_OPTIONS:
+        lines.extend(option_lines(name, meter_spec.role_option(name), 6))
+    return "\n".join(lines) + "\n"
+
+
+def doc_fragment():
+    """``plugins/doc_fragments/device.py`` from the connection fields."""
+    lines = ["options:"]
+    for name in meter_spec.CONNECTION:
+        field = {k: v for k, v in meter_spec.FIELDS[name].items() if k != "no_log"}
+        lines.extend(option_lines(name, field, 2))
+    return _FRAGMENT_HEAD + "\n".join(lines) + "\n" + _FRAGMENT_TAIL
+
+
+def generated(root=ROOT):
+    """``{path: text}`` of every generated file as the spec says it should be."""
+    return {
+        ROLE_SPECS: role_specs((root / ROLE_SPECS).read_text(encoding="utf-8")),
+        DOC_FRAGMENT: doc_fragment(),
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only report the files that differ")
+    args = parser.parse_args(argv)
+    stale = []
+    for path, text in generated().items():
+        if (ROOT / path).read_text(encoding="utf-8") != text:
+            stale.append(path)
+            if not args.check:
+                (ROOT / path).write_text(text, encoding="utf-8")
+    for path in stale:
+        print(f"{'differs from the spec' if args.check else 'written'}: {path}")
+    return 1 if args.check and stale else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
