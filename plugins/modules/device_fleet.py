@@ -35,8 +35,6 @@ author:
   - whatwatt.secure_mqtt contributors (@whatwatt-secure-mqtt)
 extends_documentation_fragment:
   - whatwatt.secure_mqtt.action_attributes
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.flow
 requirements:
   - requests
   - cryptography
@@ -259,8 +257,6 @@ attributes:
     details:
       - Per meter in RV(devices) (readable fields and fingerprints, never a key).
       - Shown per host by M(whatwatt.secure_mqtt.device_fleet_result).
-  platform:
-    platforms: all
 notes:
   - Results never contain passwords or key material; per-meter passwords are only in the task's arguments.
   - The task's own C(changed) is true when any meter changed; the C(whatwatt.secure_mqtt.device) role reports

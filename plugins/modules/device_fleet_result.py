@@ -24,8 +24,6 @@ author:
   - whatwatt.secure_mqtt contributors (@whatwatt-secure-mqtt)
 extends_documentation_fragment:
   - whatwatt.secure_mqtt.action_attributes
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.flow
 options:
   result:
     description: Name of the variable the device_fleet task was registered as.
@@ -43,8 +41,6 @@ attributes:
   diff_mode:
     support: full
     details: The meter's diff from the device_fleet run (readable fields and fingerprints, never a key).
-  platform:
-    platforms: all
 seealso:
   - module: whatwatt.secure_mqtt.device_fleet
 """

@@ -22,8 +22,6 @@ author:
 extends_documentation_fragment:
   - whatwatt.secure_mqtt.action_attributes
   - whatwatt.secure_mqtt.device
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.flow
   - ansible.builtin.action_common_attributes.facts
 options:
   min_firmware:
@@ -62,8 +60,6 @@ attributes:
   facts:
     support: full
     details: With O(set_facts=true).
-  platform:
-    platforms: all
 seealso:
   - module: whatwatt.secure_mqtt.device_mqtt
   - module: whatwatt.secure_mqtt.device_settings

@@ -30,8 +30,6 @@ author:
 extends_documentation_fragment:
   - whatwatt.secure_mqtt.action_attributes
   - whatwatt.secure_mqtt.device
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.flow
 options:
   mode:
     description:
@@ -131,8 +129,6 @@ attributes:
   diff_mode:
     support: full
     details: Readable fields and certificate fingerprints, never a key or password.
-  platform:
-    platforms: all
 seealso:
   - module: whatwatt.secure_mqtt.device_info
   - module: whatwatt.secure_mqtt.device_settings

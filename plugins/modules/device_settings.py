@@ -24,8 +24,6 @@ author:
 extends_documentation_fragment:
   - whatwatt.secure_mqtt.action_attributes
   - whatwatt.secure_mqtt.device
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.flow
 options:
   report_interval:
     description: Seconds between MQTT publications (C(services.report_interval)), 1..3600.
@@ -52,8 +50,6 @@ attributes:
   diff_mode:
     support: full
     details: The password appears only as a marker, never its value.
-  platform:
-    platforms: all
 seealso:
   - module: whatwatt.secure_mqtt.device_info
   - module: whatwatt.secure_mqtt.device_mqtt

@@ -23,8 +23,6 @@ author:
   - whatwatt.secure_mqtt contributors (@whatwatt-secure-mqtt)
 extends_documentation_fragment:
   - whatwatt.secure_mqtt.action_attributes
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.flow
 options:
   pki:
     description: The result of M(whatwatt.secure_mqtt.pki) (C(hostvars['localhost'].whatwatt_pki)).
@@ -58,8 +56,6 @@ attributes:
     details: Computes the report and says which files would change; writes nothing.
   diff_mode:
     support: none
-  platform:
-    platforms: all
 seealso:
   - module: whatwatt.secure_mqtt.pki
   - module: whatwatt.secure_mqtt.device_fleet

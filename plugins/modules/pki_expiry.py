@@ -21,8 +21,6 @@ author:
   - whatwatt.secure_mqtt contributors (@whatwatt-secure-mqtt)
 extends_documentation_fragment:
   - whatwatt.secure_mqtt.action_attributes
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.flow
 options:
   pki:
     description: The registered result of M(whatwatt.secure_mqtt.pki) (C(hostvars['localhost'].whatwatt_pki)).
@@ -48,8 +46,6 @@ attributes:
     details: Reads only; same result in check mode.
   diff_mode:
     support: none
-  platform:
-    platforms: all
 seealso:
   - module: whatwatt.secure_mqtt.pki
 """

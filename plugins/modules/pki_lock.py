@@ -23,8 +23,6 @@ author:
   - whatwatt.secure_mqtt contributors (@whatwatt-secure-mqtt)
 extends_documentation_fragment:
   - whatwatt.secure_mqtt.action_attributes
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.flow
 options:
   path:
     description: The PKI directory (C(whatwatt_pki_dir)); the lock file is C(<path>.lock).

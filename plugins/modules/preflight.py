@@ -22,8 +22,6 @@ author:
   - whatwatt.secure_mqtt contributors (@whatwatt-secure-mqtt)
 extends_documentation_fragment:
   - whatwatt.secure_mqtt.action_attributes
-  - ansible.builtin.action_common_attributes
-  - ansible.builtin.action_common_attributes.flow
 options:
   pki_dir:
     description: The controller's PKI directory (C(whatwatt_pki_dir)).
@@ -49,8 +47,6 @@ attributes:
     details: The same check; it never changes anything.
   diff_mode:
     support: none
-  platform:
-    platforms: all
 seealso:
   - module: whatwatt.secure_mqtt.pki
 """
