@@ -14,7 +14,7 @@ class ModuleDocFragment(object):
     DOCUMENTATION = r"""
 attributes:
   action:
-    description: Runs as an action plugin on the controller (device plugins reach the meters over their REST API from there).
+    description: Runs as an action plugin on the controller (the device plugins call the meters from there).
     support: full
   async:
     description: Can run with the C(async) keyword.
