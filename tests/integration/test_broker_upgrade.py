@@ -16,7 +16,6 @@ import pytest
 
 from harness.playbook import changed_hosts, failed_hosts, show
 
-from tests.integration.lifecycle.fleet import Fleet
 from tests.integration.lifecycle.ssh_host import BrokerHost
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
@@ -28,9 +27,7 @@ VERSION = re.compile(r"mosquitto version (\d+\.\d+\.\d+)")
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory):
-    host = BrokerHost(tmp_path_factory.mktemp("upgrade-host"), "sid", "whatwatt-upgrade-sid", ADDRESS)
-    try:
-        host.start()
+    with BrokerHost(tmp_path_factory.mktemp("upgrade-host"), "sid", "whatwatt-upgrade-sid", ADDRESS) as host:
         # The host as it was before unstable moved to 2.1: Mosquitto 2.0.21 from Debian 13.
         host.shell(
             "echo 'deb http://deb.debian.org/debian trixie main' > /etc/apt/sources.list.d/trixie.list"
@@ -38,14 +35,11 @@ def host(tmp_path_factory):
             timeout=600,
         )
         yield host
-    finally:
-        host.remove()
 
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory, host):
-    with Fleet(tmp_path_factory.mktemp("upgrade"), NAMES, first_ip="127.0.81.1", broker_ip=ADDRESS,
-               broker_vars=host.inventory_vars, broker_port=BROKER_PORT) as fleet:  # fmt: skip
+    with host.fleet(tmp_path_factory.mktemp("upgrade"), NAMES, "127.0.81.1", BROKER_PORT) as fleet:
         yield fleet
 
 

@@ -15,7 +15,6 @@ import pytest
 
 from harness.playbook import assert_clean, changed_hosts, failed_hosts, show
 
-from tests.integration.lifecycle.fleet import Fleet
 from tests.integration.lifecycle.ssh_host import BrokerHost
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(1200)]
@@ -26,17 +25,13 @@ ADDRESS, BROKER_PORT = "127.0.60.5", 18835
 
 @pytest.fixture(scope="module")
 def host(tmp_path_factory):
-    host = BrokerHost(tmp_path_factory.mktemp("site-ssh-host"), "bookworm", "whatwatt-site-ssh-bookworm", ADDRESS)
-    try:
-        yield host.start()
-    finally:
-        host.remove()
+    with BrokerHost(tmp_path_factory.mktemp("site-ssh-host"), "bookworm", "whatwatt-site-ssh", ADDRESS) as host:
+        yield host
 
 
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory, host):
-    with Fleet(tmp_path_factory.mktemp("site-ssh"), NAMES, first_ip="127.0.80.1", broker_ip=ADDRESS,
-               broker_vars=host.inventory_vars, broker_port=BROKER_PORT) as fleet:  # fmt: skip
+    with host.fleet(tmp_path_factory.mktemp("site-ssh"), NAMES, "127.0.80.1", BROKER_PORT) as fleet:
         yield fleet
 
 

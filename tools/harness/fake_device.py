@@ -15,6 +15,8 @@ import re
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+from whatwatt_emulator.settings import mqtt_defaults
+
 MAX_BODY = 8192
 
 SECRET_FIELDS = (("client", "key"), ("client", "key_password"), ("password",))
@@ -26,20 +28,6 @@ def _md5(text):
 
 def _firmware(version):
     return tuple(int(x) for x in re.findall(r"\d+", version)[:3])
-
-
-def _default_mqtt():
-    return {
-        "enable": False,
-        "url": "",
-        "username": "",
-        "password": "",
-        "client_id": "",
-        "skip_cn_check": False,
-        "publish": {"topic": "", "template": ""},
-        "broker": {"certificate": None},
-        "client": {"certificate": None, "key": None, "key_password": None},
-    }
 
 
 class FakeDevice:
@@ -83,7 +71,7 @@ class FakeDevice:
             },
             "services": {"report_interval": 30},
         }
-        self.mqtt = _default_mqtt()
+        self.mqtt = mqtt_defaults()  # the factory defaults, as the emulator has them
         self.echo_certificates = echo_certificates
         self.log = []  # (method, path, status, auth header or None, body bytes)
         self.inject = []  # (status, body dict or None, headers) answered before normal processing
@@ -137,7 +125,7 @@ class FakeDevice:
         self.log.clear()
 
     def factory_reset(self):
-        self.mqtt = _default_mqtt()
+        self.mqtt = mqtt_defaults()  # the factory defaults, as the emulator has them
         self.system["clouds"]["mqtc"] = {"enabled": False, "connected": False}
 
     def mqtt_view(self):
@@ -254,7 +242,7 @@ class FakeDevice:
         return 200, self.settings_view(), {}
 
     def _put_mqtt(self, data, replace):
-        merged = _default_mqtt() if replace else copy.deepcopy(self.mqtt)
+        merged = mqtt_defaults() if replace else copy.deepcopy(self.mqtt)
         for key, value in (data or {}).items():
             if isinstance(value, dict):
                 merged.setdefault(key, {}).update(value)

@@ -8,7 +8,7 @@ import os
 import subprocess
 import time
 
-from tests.integration.lifecycle.fleet import ROOT
+from tests.integration.lifecycle.fleet import ROOT, Fleet
 
 IMAGES = os.path.join(ROOT, "tools", "images")
 SSH_OPTIONS = ["StrictHostKeyChecking=no", "UserKnownHostsFile=/dev/null", "LogLevel=ERROR"]
@@ -51,6 +51,21 @@ class BrokerHost:
 
     def remove(self):
         subprocess.run([os.path.join(IMAGES, "host.sh"), "rm", self.container], check=False)
+
+    def __enter__(self):
+        try:
+            return self.start()
+        except BaseException:
+            self.remove()
+            raise
+
+    def __exit__(self, *exc_info):
+        self.remove()
+
+    def fleet(self, base, names, first_ip, broker_port):
+        """The playbook suite's world (lifecycle.fleet.Fleet) with this host as its only broker."""
+        return Fleet(base, names, first_ip=first_ip, broker_ip=self.address, broker_vars=self.inventory_vars,
+                     broker_port=broker_port)  # fmt: skip
 
     def ssh(self, command, timeout=300):
         argv = ["ssh", "-i", self.key, "-p", str(self.ssh_port), *(f"-o{option}" for option in SSH_OPTIONS),
