@@ -45,6 +45,7 @@ from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_clie
     MAX_BODY_BYTES,
     WhatWattError,
     encode_body,
+    reported_int,
 )
 
 RECORD_FORMAT = 1
@@ -474,17 +475,7 @@ def certificate_reasons(certs, answer, record, force):
 
 def reported_key_len(answer):
     """``key_len`` as the meter reports it, or None when it does not report it (never read as "no key")."""
-    return _reported_int(answer, "key_len")
-
-
-def _reported_int(answer, field):
-    value = (answer or {}).get(field)
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
+    return reported_int((answer or {}).get("key_len"))
 
 
 def _key_reasons(certs, answer):
@@ -493,7 +484,7 @@ def _key_reasons(certs, answer):
     key_len = reported_key_len(answer)
     if key_len is not None and key_len <= 0:
         reasons.append("key_len 0 on device (factory reset?)")
-    password_len = _reported_int(answer, "key_password_len")
+    password_len = reported_int((answer or {}).get("key_password_len"))
     wanted_pw_len = len(certs.key_password) if certs.key_password else 0
     if password_len is not None and password_len != wanted_pw_len:
         reasons.append("key_password_len on device differs")

@@ -452,12 +452,14 @@ def device_facts(system, settings=None, mqtt=None):
             topic=_dig(mqtt, "publish", "topic") or "",
             skip_cn_check=bool(mqtt.get("skip_cn_check")),
             # None: the meter does not report key_len (many firmware versions), not "no key".
-            key_len=_reported_len(mqtt.get("key_len")),
+            key_len=reported_int(mqtt.get("key_len")),
         )
     return facts
 
 
-def _reported_len(value):
+def reported_int(value):
+    """A number the device reports (``key_len``, ``key_password_len``), or None when the meter omits it, sends null,
+    a bool or something that is not a number."""
     if value is None or isinstance(value, bool):
         return None
     try:
