@@ -52,11 +52,11 @@ options:
         description: The whole content of the file.
         type: str
         required: true
-      owner:
+      owner: &owner
         description: Owner (user name).
         type: str
         default: root
-      group:
+      group: &group
         description: Group (name).
         type: str
         default: mosquitto
@@ -85,14 +85,8 @@ options:
         description: Absolute path.
         type: path
         required: true
-      owner:
-        description: Owner (user name).
-        type: str
-        default: root
-      group:
-        description: Group (name).
-        type: str
-        default: mosquitto
+      owner: *owner
+      group: *group
       mode:
         description: Mode, as an octal string.
         type: str

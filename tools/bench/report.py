@@ -148,6 +148,22 @@ def _cell(r, key):
     return "-" if value is None else str(value)
 
 
+RATIO_HEADER = ["N", "phase", "wall ratio", "cpu ratio"]
+
+
+def _ratio_rows(data):
+    """One row per (N, phase): baseline / collection, wall and CPU (``~`` where the baseline was extrapolated)."""
+    return [
+        [
+            str(r["n"]),
+            r["phase"],
+            ("~" if r["extrapolated"] else "") + f"{r['wall_ratio']}x",
+            "-" if r["cpu_ratio"] is None else f"{r['cpu_ratio']}x",
+        ]
+        for r in sorted(data["ratios"], key=lambda r: (r["n"], r["phase"]))
+    ]
+
+
 def _grid(headers, lines):
     widths = [max(len(h), *(len(line[i]) for line in lines)) if lines else len(h) for i, h in enumerate(headers)]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
@@ -167,16 +183,7 @@ def text_table(data):
     parts.append(_grid(HEADERS, [[_cell(r, k) for k in KEYS] for r in rows]))
     if data["ratios"]:
         parts += ["", "Baseline / collection (higher = the collection is faster):"]
-        lines = [
-            [
-                str(r["n"]),
-                r["phase"],
-                ("~" if r["extrapolated"] else "") + f"{r['wall_ratio']}x",
-                "-" if r["cpu_ratio"] is None else f"{r['cpu_ratio']}x",
-            ]  # fmt: skip
-            for r in sorted(data["ratios"], key=lambda r: (r["n"], r["phase"]))
-        ]
-        parts.append(_grid(["N", "phase", "wall ratio", "cpu ratio"], lines))
+        parts.append(_grid(RATIO_HEADER, _ratio_rows(data)))
     parts += ["", "Targets:"]
     parts.append(
         _grid(
@@ -229,18 +236,7 @@ def markdown(data):
             "",
             "## Baseline / collection",
             "",
-            _md_table(
-                ["N", "phase", "wall ratio", "cpu ratio"],
-                [
-                    [
-                        str(r["n"]),
-                        r["phase"],
-                        ("~" if r["extrapolated"] else "") + f"{r['wall_ratio']}x",
-                        "-" if r["cpu_ratio"] is None else f"{r['cpu_ratio']}x",
-                    ]  # fmt: skip
-                    for r in sorted(data["ratios"], key=lambda r: (r["n"], r["phase"]))
-                ],
-            ),
+            _md_table(RATIO_HEADER, _ratio_rows(data)),
             "",
             "`~`: the baseline was not run at this N; its time is extrapolated linearly.",
         ]
