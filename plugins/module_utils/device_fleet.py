@@ -225,18 +225,20 @@ def check_monitor(fleet, check_mode=False):
 
 # -- one meter ---------------------------------------------------------------------------------------
 def _client(name, options, client_factory, attempts=None):
-    """The meter's client. ``attempts``: ``(retries, earlier_attempts)`` instead of the meter's own retries (the
-    plan's first pass tries once; a meter that did not answer is tried again at the end of the batch)."""
+    """The meter's client. ``attempts``: ``(transport_retries, earlier_attempts)`` for a call that gets no answer
+    (the plan's first pass tries such a meter once; it is tried again at the end of the batch); a 503 is retried
+    ``retries`` times either way."""
     conn = connection_options(options, {}, name)
-    retries, earlier = attempts if attempts is not None else (options["retries"], 0)
-    extra = dict(earlier_attempts=earlier) if earlier else {}
+    extra = {}
+    if attempts is not None:
+        extra = dict(transport_retries=attempts[0], earlier_attempts=attempts[1])
     return client_factory(
         host=conn["host"],
         port=conn["port"],
         password=conn["password"],
         name=conn["name"],
         timeout=options["timeout"],
-        retries=retries,
+        retries=options["retries"],
         **extra,
     )
 

@@ -180,9 +180,12 @@ class WhatWattClient:
         alternate_passwords=None,
         session=None,
         earlier_attempts=0,
+        transport_retries=None,
     ):
-        """``earlier_attempts``: attempts an earlier client already made (a meter retried at the end of a batch),
-        counted in the messages so that they say how often the meter was tried in all."""
+        """``transport_retries``: how often a call that got no answer at all (timeout, refused, no route) is tried
+        again (default ``retries``; a 503 is always retried ``retries`` times). ``earlier_attempts``: attempts an
+        earlier client already made (a meter retried at the end of a batch), counted in the messages so that they
+        say how often the meter was tried in all."""
         if not HAS_REQUESTS:
             raise WhatWattError(f"the Python library 'requests' is required: {REQUESTS_IMPORT_ERROR}")
         self.host = host
@@ -191,6 +194,7 @@ class WhatWattClient:
         self.timeout = timeout
         self.retries = max(0, int(retries))
         self.earlier_attempts = max(0, int(earlier_attempts))
+        self.transport_retries = self.retries if transport_retries is None else max(0, int(transport_retries))
         self.backoff = backoff
         self.max_backoff = max_backoff
         self._passwords = [password or ""] + [p for p in (alternate_passwords or []) if p]
@@ -287,6 +291,7 @@ class WhatWattClient:
                 )
             headers["Content-Type"] = "application/json; charset=utf-8"
         attempt = 0
+        no_answer = 0  # attempts that got no answer at all
         auth_tries = 0
         while True:
             try:
@@ -300,9 +305,10 @@ class WhatWattClient:
                 )
             except requests.exceptions.RequestException as exc:
                 self.calls.append((method, path, None))
-                if attempt < self.retries and isinstance(exc, (requests.ConnectionError, requests.Timeout)):
+                if no_answer < self.transport_retries and isinstance(exc, (requests.ConnectionError, requests.Timeout)):
                     self._delay(attempt)
                     attempt += 1
+                    no_answer += 1
                     continue
                 reason = exc.__class__.__name__
                 if isinstance(exc, requests.Timeout):
