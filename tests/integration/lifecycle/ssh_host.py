@@ -72,10 +72,12 @@ class BrokerHost:
                 "-oBatchMode=yes", "-oConnectTimeout=3", f"root@{self.address}", command]  # fmt: skip
         return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
 
-    def shell(self, command, timeout=300):
-        """Run a command on the host; its stdout. Fails naming the command when it fails."""
+    def shell(self, command, timeout=300, context=""):
+        """Run a command on the host; its stdout. Fails naming the command (and ``context``) when it fails."""
         proc = self.ssh(command, timeout=timeout)
-        assert proc.returncode == 0, f"{command}: rc={proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        assert proc.returncode == 0, (
+            f"{command}: rc={proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}\n{context}"
+        )
         return proc.stdout
 
 
