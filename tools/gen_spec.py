@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """Write the files that follow the meter spec (plugins/module_utils/meter_spec.py) but cannot import it.
 
 - ``roles/device/meta/argument_specs.yml``: the ``options`` of the ``main`` entry point, from ``ROLE_OPTIONS``
