@@ -201,9 +201,11 @@ def reason(state, timeout, broker):
     waited = f"{timeout:g} s"
     if not state.connected:
         if state.message_seen:
+            # Seen on the meters' emulator and possible on a meter: a message sent on the session from before the
+            # push arrives after it, while the new settings never connect.
             text = (
-                f"messages arrived on {state.topic}, but GET /api/v1/system never reported"
-                f" clouds.mqtc.connected true within {waited}"
+                f"not connected: GET /api/v1/system never reported clouds.mqtc.connected true within {waited},"
+                f" although messages arrived on {state.topic} (from the session before the push?)"
             )
         elif state.license and state.license not in LICENSES_WITH_MQTT:
             text = (

@@ -113,7 +113,8 @@ def test_reason_message_without_connected_state():
     dv.record_message(s, 1)
     dv.record_poll_error(s, WhatWattError("boom", status=503))
     text = dv.reason(s, 5, BROKER)
-    assert text.startswith("messages arrived on meters/whatwatt-001, but GET /api/v1/system never reported")
+    assert text.startswith("not connected: GET /api/v1/system never reported clouds.mqtc.connected true within 5 s")
+    assert "although messages arrived on meters/whatwatt-001" in text and "last status error: boom" in text
 
 
 def test_subscribe_error_decides_the_device():
