@@ -17,7 +17,6 @@ __metaclass__ = type
 import grp
 import os
 import pwd
-import subprocess
 
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.atomic import read_bytes, write_atomic
 
@@ -98,19 +97,19 @@ def write(directory, entry):
     return write_atomic(path, entry["content"], mode=int(entry["mode"], 8), owner=ids(entry["owner"], entry["group"]))
 
 
-def validate(argv, timeout):
-    """Run the validation command on the staged set; raise with its output when it refuses it."""
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        raise BrokerFilesError(f"the validation of the staged broker files did not end within {timeout} s") from None
-    except OSError as exc:
-        raise BrokerFilesError(f"cannot run the validation of the staged broker files: {exc}") from None
-    if proc.returncode != 0:
-        raise BrokerFilesError(
-            "the staged broker files were refused, nothing live was changed:\n" + (proc.stdout + proc.stderr).strip()
-        )
-    return (proc.stdout + proc.stderr).strip()
+def validate(argv, timeout, run):
+    """Run the validation command on the staged set; raise with its output when it refuses it.
+
+    ``run(argv) -> (rc, stdout, stderr)`` is the module's ``run_command``; coreutils ``timeout`` bounds the command
+    (exit 124 when it had to stop it).
+    """
+    rc, out, err = run(["timeout", "--kill-after=5", str(timeout), *argv])
+    output = ((out or "") + (err or "")).strip()
+    if rc in (124, 137):
+        raise BrokerFilesError(f"the validation of the staged broker files did not end within {timeout} s")
+    if rc != 0:
+        raise BrokerFilesError("the staged broker files were refused, nothing live was changed:\n" + output)
+    return output
 
 
 def staged(entry):
@@ -131,12 +130,13 @@ def diff_of(entry, live_dir):
     )
 
 
-def apply(live_dir, staging_dir, files, directories=(), validate_argv=None, check_mode=False, timeout=120):
+def apply(live_dir, staging_dir, files, directories=(), validate_argv=None, check_mode=False, timeout=120, run=None):
     """Compare, stage, validate and promote ``files``; the module's result (without ``diff`` content when asked).
 
     A changed content stages the **whole** set (the validation reads a complete configuration) and promotes only
     what differs; owner or mode alone is corrected in place. Files with an absolute path (outside the set) are
-    written first, in place. ``effect``: what the running broker needs now.
+    written first, in place. ``effect``: what the running broker needs now. ``run`` runs ``validate_argv``
+    (see ``validate``).
     """
     changed_dirs = ensure_directories(directories, check_mode)
     changes = plan(live_dir, files)
@@ -159,7 +159,7 @@ def apply(live_dir, staging_dir, files, directories=(), validate_argv=None, chec
             if staged(entry):
                 write(staging_dir, entry)
         if validate_argv:
-            result["validation"] = validate(validate_argv, timeout)
+            result["validation"] = validate(validate_argv, timeout, run)
             result["validated"] = True
     for entry, _content, _attrs in changes:
         if staged(entry):

@@ -98,7 +98,7 @@ options:
     type: list
     elements: str
   validate_timeout:
-    description: Seconds the validation may take.
+    description: Seconds the validation may take; the command is stopped (coreutils C(timeout)) after that.
     type: int
     default: 120
 attributes:
@@ -221,6 +221,7 @@ def main():
             validate_argv=p["validate"],
             check_mode=module.check_mode,
             timeout=p["validate_timeout"],
+            run=module.run_command,
         )
     except BrokerFilesError as exc:
         module.fail_json(msg=str(exc))

@@ -3,14 +3,25 @@
 Owner and group are root here (the tests run as root on the test machine, as the module does on a broker host).
 """
 
+import functools
 import os
 import stat
+import subprocess
 import sys
 
 import pytest
 
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import broker_files
-from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.broker_files import BrokerFilesError, apply
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.broker_files import BrokerFilesError
+
+
+def run_local(argv):
+    """What AnsibleModule.run_command returns, without a module."""
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+apply = functools.partial(broker_files.apply, run=run_local)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="sets file ownership: runs as root, as on a broker host")
 
@@ -171,3 +182,11 @@ def test_a_file_outside_the_set_is_written_in_place_first_and_never_staged(tmp_p
     assert result["changed_files"] == [str(helper)] and result["effect"] == "none"
     assert not result["validated"] and len(check.runs) == 1  # the set itself did not change
     assert helper.read_text() == "v2\n"
+
+
+def test_a_validation_that_hangs_is_stopped_and_nothing_live_changes(tmp_path, dirs):
+    live, staging, directories = dirs
+    hang = [sys.executable, "-c", "import time; time.sleep(30)"]
+    with pytest.raises(BrokerFilesError, match="did not end within 1 s"):
+        apply(live, staging, files(), directories, hang, timeout=1)
+    assert not os.path.exists(os.path.join(live, "mosquitto.conf"))
