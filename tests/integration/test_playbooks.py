@@ -82,6 +82,20 @@ def test_server_certificate_rotation_reloads_without_dropping_anyone(fleet):
     assert {name: fleet.state(name)["mqtt"]["connects"] for name in NAMES} == device_connects
 
 
+def test_verify_fails_naming_the_broker_when_its_certificate_does_not_hold_the_address(fleet):
+    # The listener binds every address: 127.0.40.249 reaches it, but the broker's certificate does not name it, so
+    # a meter told to use that address would refuse the broker; verify.yml's handshake must refuse it too.
+    files = fleet.mtimes(".")
+    proc = fleet.playbook("verify.yml", "-e", "whatwatt_verify_broker_address=127.0.40.249")
+    assert proc.returncode != 0
+    assert failed_hosts(proc) == ["broker"], show(proc)
+    assert changed_hosts(proc) == []
+    # (the development mode's support broker binds the broker's address only: nothing answers on .249)
+    reason = "Connection refused" if fleet.support_broker else "IP address mismatch"
+    assert f"broker 127.0.40.249:{fleet.broker_port}: TLS handshake failed: {reason}" in proc.stdout, show(proc)
+    assert fleet.mtimes(".") == files
+
+
 def test_device_rotation_in_batches_stops_at_the_first_bad_batch(fleet):
     old = {name: fleet.device_cert(name) for name in NAMES}
     fleet.control("whatwatt-02", "/_emulator/meter", {"present": False})  # connects, but never publishes

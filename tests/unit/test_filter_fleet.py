@@ -1,0 +1,83 @@
+"""plugins/filter/fleet.py: the fleet-wide decisions the roles and playbooks used to make in Jinja loops."""
+
+import os
+
+import pytest
+import yaml
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.whatwatt.secure_mqtt.plugins.filter.fleet import (
+    FilterModule,
+    broker_certificates,
+    meter_client_ids,
+    pki_problems,
+    revoked_meters,
+)
+
+HOSTVARS = {
+    "meter-1": {"whatwatt_client_id": "whatwatt-001"},
+    "meter-2": {},
+    "meter-3": {"whatwatt_client_id": "whatwatt-003", "whatwatt_revoked": "yes"},
+    "meter-4": {"whatwatt_revoked": False},
+    "broker1": {"ansible_host": "192.0.2.10"},
+    "broker2": {},
+}
+
+
+def test_a_meter_is_its_client_id_or_its_inventory_name():
+    assert meter_client_ids(["meter-1", "meter-2", "meter-3"], HOSTVARS) == ["whatwatt-001", "meter-2", "whatwatt-003"]
+    assert meter_client_ids([], HOSTVARS) == []
+    with pytest.raises(AnsibleFilterError, match="'nobody' is not a host"):
+        meter_client_ids(["nobody"], HOSTVARS)
+
+
+def test_revoked_is_marked_in_the_inventory_or_listed_by_the_crl():
+    pki = {"crl": {"revoked": [{"name": "whatwatt-001", "serial": "0A"}]}}
+    hosts = ["meter-1", "meter-2", "meter-3", "meter-4"]
+    assert revoked_meters(hosts, HOSTVARS, pki) == ["meter-1", "meter-3"]
+    assert revoked_meters(hosts, HOSTVARS) == ["meter-3"]  # no PKI read: only the inventory marks
+    assert revoked_meters(hosts, HOSTVARS, {"crl": {}}) == ["meter-3"]
+
+
+def test_broker_names_are_split_into_dns_names_and_ip_addresses():
+    out = broker_certificates(["broker1", "broker2"], HOSTVARS, "mqtt.example.net")
+    assert out == [
+        dict(name="broker1", dns_names=["broker1", "mqtt.example.net"], ip_addresses=["192.0.2.10"]),
+        dict(name="broker2", dns_names=["broker2", "mqtt.example.net"], ip_addresses=[]),
+    ]
+    out = broker_certificates(["broker2"], {"broker2": {"ansible_host": "2001:db8::1"}}, "127.0.0.1")
+    assert out == [dict(name="broker2", dns_names=["broker2"], ip_addresses=["2001:db8::1", "127.0.0.1"])]
+    # not an address: 999.1.1.1 is a (bad) name, left to the PKI's DNS-name check
+    assert broker_certificates(["b"], {"b": {"ansible_host": "999.1.1.1"}})[0]["dns_names"] == ["b", "999.1.1.1"]
+
+
+def test_pki_problems_name_what_is_due():
+    leaf = dict(changed=False, revoked=False, reasons=[], days_left=300)
+    pki = dict(
+        ca=dict(changed=True, reasons=["absent"]),
+        crl=dict(changed=True, reasons=["next update in 3 days"]),
+        servers={"broker1": dict(leaf, changed=True, reasons=["expires in 20 days"], days_left=20)},
+        clients={
+            "b": dict(leaf),
+            "a": dict(leaf, changed=True, reasons=["absent"], days_left=None),
+            "gone": dict(leaf, changed=True, revoked=True),
+        },  # fmt: skip
+    )
+    assert pki_problems(pki) == [
+        "the CA would change: absent",
+        "the CRL is due: next update in 3 days",
+        "servers/broker1 is due (expires in 20 days, 20 days left)",
+        "clients/a is due (absent, None days left)",
+    ]
+    current = dict(ca=dict(changed=False), crl=dict(changed=False), servers={"x": leaf}, clients={})
+    assert pki_problems(current) == []
+
+
+def test_every_filter_is_registered_and_documented_beside_it():
+    from ansible_collections.whatwatt.secure_mqtt.plugins.filter import fleet
+
+    names = FilterModule().filters()
+    assert set(names) == {"meter_client_ids", "revoked_meters", "broker_certificates", "pki_problems"}
+    for name in names:
+        with open(os.path.join(os.path.dirname(fleet.__file__), name + ".yml"), encoding="utf-8") as handle:
+            assert yaml.safe_load(handle)["DOCUMENTATION"]["name"] == name
