@@ -11,10 +11,12 @@ from ansible.errors import AnsibleActionFail
 
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_fleet import (
     FLEET_ARGUMENT_SPEC,
+    FLEET_EXCLUSIVE,
     FLEET_REQUIRED_IF,
     FleetError,
     run_fleet,
 )
+from ansible_collections.whatwatt.secure_mqtt.plugins.plugin_utils import meter_vars
 from ansible_collections.whatwatt.secure_mqtt.plugins.plugin_utils.action_base import SpecAction
 from ansible_collections.whatwatt.secure_mqtt.plugins.plugin_utils.report import record_verifications
 
@@ -24,10 +26,16 @@ class ActionModule(SpecAction):
 
     ARGUMENT_SPEC = FLEET_ARGUMENT_SPEC
     REQUIRED_IF = FLEET_REQUIRED_IF
+    MUTUALLY_EXCLUSIVE = FLEET_EXCLUSIVE
+    REQUIRED_ONE_OF = FLEET_EXCLUSIVE
 
     def act(self, args, task_vars, result):
+        unresolved = None
+        if args.get("hosts") is not None:
+            # Each meter's entry from its own variables, here: no per-host task collects them.
+            args["devices"], unresolved = meter_vars.resolve(self._task, task_vars, self._templar, args["hosts"])
         try:
-            outcome = run_fleet(args, check_mode=bool(self._task.check_mode))
+            outcome = run_fleet(args, check_mode=bool(self._task.check_mode), unresolved=unresolved)
         except FleetError as exc:
             raise AnsibleActionFail(f"device_fleet: {exc}") from None
         result.update(outcome)

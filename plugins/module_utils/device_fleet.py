@@ -43,7 +43,8 @@ from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_clie
 DEVICE_SPEC = dict(name=dict(type="str", required=True), **meter_spec.options(meter_spec.DEVICE, defaults=False))
 
 FLEET_ARGUMENT_SPEC = dict(
-    devices=dict(type="list", elements="dict", required=True),
+    devices=dict(type="list", elements="dict"),
+    hosts=dict(type="list", elements="str"),
     **meter_spec.options(
         meter_spec.FLEET,
         broker_host=dict(required=True),
@@ -52,6 +53,7 @@ FLEET_ARGUMENT_SPEC = dict(
         record_dir=dict(required=True),
     ),
 )
+FLEET_EXCLUSIVE = [("devices", "hosts")]
 FLEET_REQUIRED_IF = [
     ("verify", "changed", ("monitor_cert_path", "monitor_key_path")),
     ("verify", "all", ("monitor_cert_path", "monitor_key_path")),
@@ -139,8 +141,10 @@ def device_inputs(entry, fleet):
     return name, options, problems
 
 
-def batch_inputs(devices, fleet):
+def batch_inputs(devices, fleet, unresolved=None):
     """Inputs of every device; a problem (bad field, duplicate name, shared topic or client id) is that device's.
+
+    ``unresolved`` maps a meter whose variables could not be resolved (``hosts``) to its problems.
 
     Two meters on one topic could not be told apart at verification, so both are refused; so are meters whose
     client ids collide (``client_id_problems``).
@@ -149,8 +153,12 @@ def batch_inputs(devices, fleet):
     problems = {}
     order = []
     topics = naming.TopicClaims()
+    unresolved = unresolved or {}
     for entry in devices or []:
-        name, options, errors = device_inputs(entry, fleet)
+        if isinstance(entry, dict) and entry.get("name") in unresolved:
+            name, options, errors = entry["name"], None, unresolved[entry["name"]]
+        else:
+            name, options, errors = device_inputs(entry, fleet)
         if name in inputs or name in problems:
             problems.setdefault(name, []).append(f"{name}: listed twice in the batch")
             inputs.pop(name, None)
@@ -320,8 +328,10 @@ def _pool_map(function, items, workers):
 
 
 # -- the batch ---------------------------------------------------------------------------------------
-def run_fleet(fleet, check_mode=False, client_factory=WhatWattClient, verifier_factory=FleetVerifier):
+def run_fleet(fleet, check_mode=False, client_factory=WhatWattClient, verifier_factory=FleetVerifier, unresolved=None):
     """Work on every meter of ``fleet['devices']``; returns the action's result.
+
+    ``unresolved``: meters whose variables could not be resolved, with their problems (failed, never touched).
 
     1. plan: every valid meter's pre-flight (``GET /api/v1/system``: firmware, licence, clock) and check mode
        (one GET; two with a report interval), in threads; a refused meter is failed and never touched;
@@ -339,7 +349,7 @@ def run_fleet(fleet, check_mode=False, client_factory=WhatWattClient, verifier_f
     """
     start = time.monotonic()
     check_monitor(fleet, check_mode)
-    order, inputs, problems = batch_inputs(fleet["devices"], fleet)
+    order, inputs, problems = batch_inputs(fleet["devices"], fleet, unresolved)
     workers = max(1, int(fleet.get("workers") or 16))
     mode = fleet.get("verify") or "changed"
     outcomes = {name: dict(changed=False, failed=True, msg="; ".join(errors)) for name, errors in problems.items()}

@@ -7,8 +7,9 @@ Each field has its type, default, ``no_log`` and a description. The argument spe
 are built from it (``options``); the files that cannot import Python follow it and a unit test
 (``tests/unit/test_meter_spec.py``) says which one disagrees: the device role's ``meta/argument_specs.yml``
 and ``plugins/doc_fragments/device.py`` are written by ``tools/gen_spec.py`` from ``ROLE_OPTIONS`` and
-``CONNECTION``; ``roles/device/defaults/main.yml``, the role's ``set_fact``, the modules' documentation,
-``docs/device-role.md`` and ``inventory/example/group_vars/all.yml`` are compared with it.
+``CONNECTION``; ``roles/device/defaults/main.yml``, the role's ``device_fleet`` task, the modules'
+documentation, ``docs/device-role.md`` and ``inventory/example/group_vars/all.yml`` are compared with it. Each
+meter's own variables reach its device entry through ``METER_VARIABLES`` (resolved by the batch task).
 
 Adding a meter setting: a field here (and a ``ROLE_OPTIONS`` entry when the role sets it), its use, then
 ``python tools/gen_spec.py`` and whatever the test names.
@@ -382,3 +383,10 @@ def role_option(name):
     description = merged["description"]
     merged["description"] = description if isinstance(description, list) else [description]
     return {key: copy.deepcopy(merged[key]) for key in _ROLE_SPEC_KEYS if key in merged}
+
+
+# The role variables a meter's device entry takes from that meter's own variables (the batch task resolves them
+# per meter: ``plugins/plugin_utils/meter_vars.py``), and the device field each feeds. Beside these, an entry gets
+# ``host`` (``ansible_host``, else the inventory name), ``port`` (``whatwatt_api_port``, else 80) and ``ca_path``/
+# ``certs_dir`` (from ``whatwatt_pki_dir``).
+METER_VARIABLES = {name: entry["field"] for name, entry in ROLE_OPTIONS.items() if entry.get("field") in DEVICE}

@@ -44,9 +44,9 @@ options:
     description:
       - The meters of the batch, one entry each.
       - Unset fields fall back to the fleet-wide option of the same name.
+      - Exactly one of O(devices) and O(hosts) is required.
     type: list
     elements: dict
-    required: true
     suboptions:
       name:
         description: Inventory name; outcomes are keyed by it, and it is the default client id.
@@ -116,6 +116,16 @@ options:
         description: URL scheme of this meter; defaults to O(scheme).
         type: str
         choices: [mqtt, mqtts]
+  hosts:
+    description:
+      - Inventory names of the batch's meters (the device role passes C(ansible_play_batch)); instead of O(devices).
+      - Each meter's entry is resolved here from that meter's own variables, as Ansible would give them to a task
+        on it (role defaults, inventory, play and role variables, extra vars, with Ansible's precedence) - the
+        role variables C(whatwatt_client_id), C(whatwatt_topic), C(whatwatt_template), C(whatwatt_password), ...
+        (see the device role), C(ansible_host) and C(whatwatt_api_port). No per-host task is needed to collect them.
+      - A meter whose variables cannot be templated (an undefined variable) fails alone, naming the variable.
+    type: list
+    elements: str
   broker_host:
     description:
       - Broker address as the meters reach it (in the broker certificate's SANs).
@@ -364,6 +374,7 @@ from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_fleet import (  # noqa: E402
     DEVICE_SPEC,
     FLEET_ARGUMENT_SPEC,
+    FLEET_EXCLUSIVE,
     FLEET_REQUIRED_IF,
 )
 
@@ -371,8 +382,14 @@ from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_fleet 
 def main():
     # The action plugin validates each entry of devices on its own (one bad meter fails alone); the
     # documentation describes the entries, so this spec spells them out.
-    spec = dict(FLEET_ARGUMENT_SPEC, devices=dict(type="list", elements="dict", required=True, options=DEVICE_SPEC))
-    module = AnsibleModule(argument_spec=spec, required_if=FLEET_REQUIRED_IF, supports_check_mode=True)
+    spec = dict(FLEET_ARGUMENT_SPEC, devices=dict(type="list", elements="dict", options=DEVICE_SPEC))
+    module = AnsibleModule(
+        argument_spec=spec,
+        mutually_exclusive=FLEET_EXCLUSIVE,
+        required_one_of=FLEET_EXCLUSIVE,
+        required_if=FLEET_REQUIRED_IF,
+        supports_check_mode=True,
+    )
     module.fail_json(
         msg="whatwatt.secure_mqtt.device_fleet runs on the controller as an action plugin, never as a module"
     )

@@ -3,7 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The preamble every action plugin of the collection shares (all run on the controller).
 
-An action plugin declares ``ARGUMENT_SPEC`` (and, when it has them, ``MUTUALLY_EXCLUSIVE``/``REQUIRED_IF``); this
+An action plugin declares ``ARGUMENT_SPEC`` (and, when it has them, ``MUTUALLY_EXCLUSIVE``/``REQUIRED_ONE_OF``/
+``REQUIRED_IF``); this
 base makes ``_VALID_ARGS`` of it (option names and their aliases), runs ActionBase, validates the arguments and
 hands them to ``act``.
 """
@@ -32,6 +33,7 @@ class SpecAction(ActionBase):
     _requires_connection = False
     ARGUMENT_SPEC = {}
     MUTUALLY_EXCLUSIVE = None
+    REQUIRED_ONE_OF = None
     REQUIRED_IF = None
 
     def __init_subclass__(cls, **kwargs):
@@ -44,6 +46,7 @@ class SpecAction(ActionBase):
         _validation, args = self.validate_argument_spec(
             argument_spec=self.ARGUMENT_SPEC,
             mutually_exclusive=self.MUTUALLY_EXCLUSIVE,
+            required_one_of=self.REQUIRED_ONE_OF,
             required_if=self.REQUIRED_IF,
         )
         result.update(self.act(args, task_vars or {}, result))

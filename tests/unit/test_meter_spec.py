@@ -66,29 +66,32 @@ def test_role_defaults_follow_the_spec():
         )
 
 
-def _role_tasks():
+def _role_fleet_task():
     tasks = _yaml("roles/device/tasks/main.yml")
-    collect = next(t for t in tasks if "__whatwatt_device" in t.get("ansible.builtin.set_fact", {}))
-    fleet = next(t for t in tasks if "whatwatt.secure_mqtt.device_fleet" in t)
-    return collect["ansible.builtin.set_fact"]["__whatwatt_device"], fleet["whatwatt.secure_mqtt.device_fleet"]
+    assert not [t for t in tasks if "ansible.builtin.set_fact" in t and "run_once" not in t], (
+        "roles/device/tasks/main.yml: a per-host set_fact (device_fleet resolves each meter's variables itself)"
+    )
+    return next(t for t in tasks if "whatwatt.secure_mqtt.device_fleet" in t)["whatwatt.secure_mqtt.device_fleet"]
 
 
 def test_the_role_passes_every_variable_to_its_field():
-    device, fleet = _role_tasks()
+    fleet = _role_fleet_task()
     where = "roles/device/tasks/main.yml"
-    for key in device:
-        assert key in DEVICE_SPEC, f"{where}: __whatwatt_device.{key} is not a device_fleet devices[] field"
+    assert fleet.get("hosts") == "{{ ansible_play_batch }}", f"{where}: device_fleet must resolve the batch's hosts"
     for key in fleet:
         assert key in FLEET_ARGUMENT_SPEC, f"{where}: device_fleet option {key} is not in the spec"
     for name, entry in meter_spec.ROLE_OPTIONS.items():
         field = entry.get("field")
         if field in DEVICE_SPEC:
-            assert name in str(device.get(field)), f"{where}: __whatwatt_device.{field} does not use {name}"
+            # per meter: resolved by device_fleet from the meter's own variables
+            assert meter_spec.METER_VARIABLES.get(name) == field, f"METER_VARIABLES: {name} does not feed {field}"
         elif field in FLEET_ARGUMENT_SPEC:
             assert name in str(fleet.get(field)), f"{where}: device_fleet {field} does not use {name}"
         else:
-            used = str(device) + str(fleet)
-            assert name in used or name in ("whatwatt_topic_prefix",), f"{where}: {name} reaches no field"
+            used = str(fleet) + str(meter_spec.ROLE_OPTIONS["whatwatt_topic"]["default"])
+            assert name in used or name == "whatwatt_pki_dir", f"{where}: {name} reaches no field"
+    for name, field in meter_spec.METER_VARIABLES.items():
+        assert field in DEVICE_SPEC, f"METER_VARIABLES: {name} feeds {field}, not a devices[] field"
 
 
 def _doc_cell(value):
