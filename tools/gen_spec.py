@@ -2,14 +2,17 @@
 
 - ``roles/device/meta/argument_specs.yml``: the ``options`` of the ``main`` entry point, from ``ROLE_OPTIONS``
   (the text above ``options:`` is kept as it is);
-- ``plugins/doc_fragments/device.py``: the connection options every device plugin documents, from ``CONNECTION``.
+- ``plugins/doc_fragments/device.py``: the connection options every device plugin documents, from ``CONNECTION``;
+- ``roles/device/defaults/main.yml``: every variable that is not required, its default and its description;
+- the variables table of ``docs/device-role.md`` (between its ``<!-- variables`` markers).
 
-``python tools/gen_spec.py`` rewrites both; ``--check`` only says which differ (tests/unit/test_meter_spec.py
+``python tools/gen_spec.py`` rewrites them; ``--check`` only says which differ (tests/unit/test_meter_spec.py
 does the same).
 """
 
 import argparse
 import pathlib
+import re
 import sys
 import textwrap
 
@@ -22,6 +25,11 @@ from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import meter_
 
 ROLE_SPECS = "roles/device/meta/argument_specs.yml"
 DOC_FRAGMENT = "plugins/doc_fragments/device.py"
+ROLE_DEFAULTS = "roles/device/defaults/main.yml"
+ROLE_DOC = "docs/device-role.md"
+DOC_BEGIN = "<!-- variables: written by tools/gen_spec.py from meter_spec.ROLE_OPTIONS -->"
+DOC_END = "<!-- end of variables -->"
+_MARKUP = re.compile(r"\b[COV]\(([^()]*)\)")
 _WIDTH = 118
 
 _FRAGMENT_HEAD = '''# -*- coding: utf-8 -*-
@@ -109,11 +117,58 @@ def doc_fragment():
     return _FRAGMENT_HEAD + "\n".join(lines) + "\n" + _FRAGMENT_TAIL
 
 
+def _description(name):
+    """The variable's description as one line of plain text (``C(x)``/``O(x)`` markup dropped)."""
+    return " ".join(_MARKUP.sub(r"\1", line) for line in meter_spec.role_option(name)["description"])
+
+
+def role_defaults():
+    """``roles/device/defaults/main.yml``: each variable that is not required, with its description above it."""
+    lines = [
+        "---",
+        "# Written by tools/gen_spec.py from plugins/module_utils/meter_spec.py (ROLE_OPTIONS): change the spec, then",
+        "# run the tool. The same descriptions: roles/device/meta/argument_specs.yml and docs/device-role.md.",
+    ]
+    for name in meter_spec.ROLE_OPTIONS:
+        option = meter_spec.role_option(name)
+        lines.append("")
+        lines.extend(textwrap.wrap(_description(name), _WIDTH, initial_indent="# ", subsequent_indent="# "))
+        if option.get("required"):
+            lines.append(f"# {name}: required, no default")
+        else:
+            lines.append(yaml.safe_dump({name: option.get("default")}, width=10_000, allow_unicode=True).strip())
+    return "\n".join(lines) + "\n"
+
+
+def _doc_default(option):
+    if option.get("required"):
+        return "(required)"
+    value = option.get("default")
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    return '`""`' if value == "" else f"`{value}`"
+
+
+def role_doc(current):
+    """``docs/device-role.md`` with its variables table written from ROLE_OPTIONS."""
+    head, rest = current.split(DOC_BEGIN, 1)
+    tail = rest.split(DOC_END, 1)[1]
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for name in meter_spec.ROLE_OPTIONS:
+        cells = (f"`{name}`", _doc_default(meter_spec.role_option(name)), _description(name))
+        rows.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return head + DOC_BEGIN + "\n" + "\n".join(rows) + "\n" + DOC_END + tail
+
+
 def generated(root=ROOT):
     """``{path: text}`` of every generated file as the spec says it should be."""
     return {
         ROLE_SPECS: role_specs((root / ROLE_SPECS).read_text(encoding="utf-8")),
         DOC_FRAGMENT: doc_fragment(),
+        ROLE_DEFAULTS: role_defaults(),
+        ROLE_DOC: role_doc((root / ROLE_DOC).read_text(encoding="utf-8")),
     }
 
 

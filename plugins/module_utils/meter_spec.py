@@ -7,8 +7,9 @@ Each field has its type, default, ``no_log`` and a description. The argument spe
 are built from it (``options``); the files that cannot import Python follow it and a unit test
 (``tests/unit/test_meter_spec.py``) says which one disagrees: the device role's ``meta/argument_specs.yml``
 and ``plugins/doc_fragments/device.py`` are written by ``tools/gen_spec.py`` from ``ROLE_OPTIONS`` and
-``CONNECTION``; ``roles/device/defaults/main.yml``, the role's ``device_fleet`` task, the modules'
-documentation, ``docs/device-role.md`` and ``inventory/example/group_vars/all.yml`` are compared with it. Each
+``CONNECTION``, ``roles/device/defaults/main.yml`` and the variables table of ``docs/device-role.md`` from
+``ROLE_OPTIONS``; the role's ``device_fleet`` task, the modules' documentation and
+``inventory/example/group_vars/all.yml`` are compared with it. Each
 meter's own variables reach its device entry through ``METER_VARIABLES`` (resolved by the batch task).
 
 Adding a meter setting: a field here (and a ``ROLE_OPTIONS`` entry when the role sets it), its use, then
