@@ -50,9 +50,13 @@ def install_plan(dpkg_show, packages, min_version, package="mosquitto"):
 
 
 def acl_problems(identities):
-    """The problems of the client ids the broker ACL names (naming.acl_identity_problem), one per bad id."""
-    problems = (naming.acl_identity_problem(identity) for identity in identities or ())
-    return [problem for problem in problems if problem]
+    """The problems of the client ids the broker ACL names (``naming.client_id_problems``), one line per bad id."""
+    out = []
+    for identity in identities or ():
+        problems = naming.client_id_problems(identity)
+        if problems:
+            out.append("; ".join(problems))
+    return out
 
 
 class FilterModule:

@@ -121,9 +121,10 @@ _utf8_len = naming.utf8_len
 def validate_readable(flat, label):
     """Problems with the readable fields, each naming the field and the device."""
     problems = []
-    for field in ("client_id", "topic"):
-        if flat.get(field) is not None:
-            problems.extend(naming.mqtt_field_problems(field, flat[field]))
+    if flat.get("client_id") is not None:
+        problems.extend(naming.client_id_problems(flat["client_id"]))
+    if flat.get("topic") is not None:
+        problems.extend(naming.mqtt_field_problems("topic", flat["topic"]))
     template = flat.get("template")
     if template is not None and _utf8_len(template) > LIMIT_TEMPLATE:
         problems.append(f"template must be at most {LIMIT_TEMPLATE} bytes, got {_utf8_len(template)}")
@@ -363,9 +364,8 @@ def record_path(record_dir, client_id, generation="current", part=None):
 
 
 def check_record_name(client_id, label):
-    """The client id names record files: refuse anything that could leave the record directory."""
-    problem = naming.record_name_problem(client_id)
-    return [f"{label}: {problem}"] if problem else []
+    """The client id names record files: the client-id rule keeps them inside the record directory."""
+    return [f"{label}: {problem}" for problem in naming.client_id_problems(client_id)]
 
 
 def load_record(record_dir, client_id):
@@ -787,9 +787,8 @@ def run_mqtt(client, options, check_mode=False, default_client_id=None, prefligh
         record = load_record(record_dir, client_id)
         desired, certs = _rollback_inputs(options, label, client_id, record)
     else:
+        # the client id names the record files too: validate_readable applied the client-id rule
         desired, certs, problems = _apply_inputs(options, label, default_client_id)
-        if record_dir:
-            problems.extend(check_record_name(desired["client_id"], label))
         if problems:
             raise WhatWattError("; ".join(problems))
         client_id = desired["client_id"]

@@ -3,9 +3,10 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The naming rules: MQTT client ids and topics, file names, broker ACL identities, DNS names, IP addresses.
 
-A client id meets several rules, each for what it names: the meter's MQTT field (``mqtt_field_problems``),
-the PKI's certificate file (``pki_name_problem``), the device record file (``record_name_problem``) and the
-broker ACL line (``acl_identity_problem``). Each function returns problems as text that names the field; the
+A client id names four things - the meter's MQTT field, the PKI's certificate files, the device record files and
+the broker's ACL line - and meets ONE rule for all of them (``client_id_problems``): 1..63 bytes, letters,
+digits, ``.``, ``_`` and ``-``, starting with a letter or digit. The PKI, the device code and the mosquitto role
+(``mosquitto_acl_problems``) all call it. Each function returns problems as text that names the field; the
 callers add the meter or the host. ``TopicClaims`` is the one duplicate-topic check: two meters on one topic could
 not be told apart by their messages.
 """
@@ -23,8 +24,8 @@ TOPIC_MAX = 127
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # A PKI file name (servers/<name>.crt, clients/<client_id>.crt).
 FILE_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-# What breaks an ACL line or a topic pattern of the broker.
-_ACL_UNSAFE = re.compile(r"[\s+#/]")
+# A client id: what a file name, an ACL line and the meter's field all take.
+_CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
 
@@ -33,8 +34,23 @@ def utf8_len(text):
     return len(text.encode("utf-8"))
 
 
+def client_id_problems(client_id):
+    """The one client-id rule (meter field, certificate and record file names, ACL line); [] when it holds."""
+    text = "" if client_id is None else str(client_id)
+    problems = mqtt_field_problems("client_id", text)
+    if text and not problems and not _CLIENT_ID_RE.match(text):
+        problems.append(
+            f"client_id {text!r} may hold only letters, digits, '.', '_' and '-' and must start with a letter or"
+            " digit (it names the meter's certificate and record files and its line in the broker ACL)"
+        )
+    return problems
+
+
 def mqtt_field_problems(field, value):
-    """Problems of the meter's ``client_id`` or ``topic`` field (length in bytes, wildcards, control characters)."""
+    """Problems of the meter's ``client_id`` or ``topic`` field (length in bytes, wildcards, control characters).
+
+    For a client id, ``client_id_problems`` is the whole rule; this is the part the meter's field itself sets.
+    """
     limit = CLIENT_ID_MAX if field == "client_id" else TOPIC_MAX
     problems = []
     if not 1 <= utf8_len(value) <= limit:
@@ -57,30 +73,13 @@ def topic_has_wildcard(topic):
     return "+" in topic or "#" in topic
 
 
-def record_name_problem(client_id):
-    """The client id names the meter's record files: nothing that could leave the record directory."""
-    if not client_id or "/" in client_id or "\\" in client_id or client_id.startswith("."):
-        return f"client_id {client_id!r} cannot name a record file (no '/', '\\' or leading '.')"
-    return None
-
-
 def pki_name_problem(kind, name):
-    """Problem of a PKI leaf name (it names files; a client's is also the meter's client id), or None."""
+    """Problem of a PKI leaf name (it names files; a client's is the meter's client id: ``client_id_problems``)."""
+    if kind == "client":
+        problems = client_id_problems(name) if isinstance(name, str) else [f"client name {name!r} is not a string"]
+        return f"client {name!r}: " + "; ".join(problems) if problems else None
     if not isinstance(name, str) or not FILE_NAME_RE.match(name):
         return f"{kind} name {name!r} is not usable as a file name ([A-Za-z0-9._-], max 128)"
-    if kind == "client" and len(name) > CLIENT_ID_MAX:
-        # the meter's client_id field takes 0..63 characters: refuse before anything is issued
-        return f"client {name!r}: a client id is at most {CLIENT_ID_MAX} characters, got {len(name)}"
-    return None
-
-
-def acl_identity_problem(identity):
-    """Problem of a client id the broker ACL names (empty, whitespace, ``+``, ``#`` or ``/``), or None."""
-    text = str(identity)
-    if text == "":
-        return "a client id must not be empty"
-    if _ACL_UNSAFE.search(text):
-        return f"client id {text!r} must not hold whitespace, '+', '#' or '/'"
     return None
 
 

@@ -198,8 +198,9 @@ def test_record_dir_required_with_certificates(dev, material):
 
 
 def test_client_id_must_be_a_safe_file_name(dev, material, tmp_path):
-    with pytest.raises(WhatWattError, match="cannot name a record file"):
+    with pytest.raises(WhatWattError, match="client_id '../evil' may hold only letters, digits"):
         run(dev, options(tmp_path, material, client_id="../evil"))
+    assert not list(tmp_path.rglob("*evil*"))  # no record outside (or inside) the record directory
 
 
 # -- planning of readable fields -----------------------------------------------------------------

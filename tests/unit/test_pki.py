@@ -531,7 +531,7 @@ def test_generated_ca_key_encrypted_with_passphrase(tmp_path):
         (dict(kind="server", name="b", dns_names=["bad name!.example"]), ["dns_names", "bad name!.example"]),
         (dict(kind="server", name="b", dns_names=["-lead.example"]), ["not a valid DNS name"]),
         (dict(kind="server", name="b", ip_addresses=["300.1.2.3"]), ["ip_addresses", "300.1.2.3"]),
-        (dict(kind="client", name="c" * 64), ["at most 63"]),
+        (dict(kind="client", name="c" * 64), ["client_id", "1..63 bytes, got 64"]),
     ],
 )
 def test_leaf_spec_refuses_bad_names_before_anything_is_issued(kwargs, words):
