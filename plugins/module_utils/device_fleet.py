@@ -25,7 +25,8 @@ import time
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import meter_spec, naming
-from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_mqtt import run_mqtt, template_text
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_mqtt import run_mqtt
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_plan import template_text
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_preflight import preflight
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_template import preset_template
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_settings import run_settings

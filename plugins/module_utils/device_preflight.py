@@ -14,7 +14,7 @@ from __future__ import absolute_import, division, print_function
 
 import datetime
 
-from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_mqtt import _not_after, _not_before
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_certs import not_after, not_before
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_verify import LICENSES_WITH_MQTT
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_client import (
     MIN_FIRMWARE,
@@ -77,9 +77,9 @@ def validity_window(certs):
         return None
     windows = []
     if certs.ca_certs:
-        windows.append((min(_not_before(c) for c in certs.ca_certs), max(_not_after(c) for c in certs.ca_certs)))
+        windows.append((min(not_before(c) for c in certs.ca_certs), max(not_after(c) for c in certs.ca_certs)))
     if certs.cert is not None:
-        windows.append((_not_before(certs.cert), _not_after(certs.cert)))
+        windows.append((not_before(certs.cert), not_after(certs.cert)))
     if not windows:
         return None
     return max(w[0] for w in windows), min(w[1] for w in windows)
@@ -91,12 +91,12 @@ def clock_problems(system, window):
     if clock is None or window is None:
         return []
     as_utc = clock.replace(tzinfo=_UTC)
-    not_before, not_after = window
-    if not_before - TIMEZONE_SLACK <= as_utc <= not_after + TIMEZONE_SLACK:
+    start, end = window
+    if start - TIMEZONE_SLACK <= as_utc <= end + TIMEZONE_SLACK:
         return []
     return [
         f"device clock {clock:%Y-%m-%d %H:%M:%S} (its local time) is outside the validity of the certificates it"
-        f" will use ({not_before:%Y-%m-%d %H:%M} to {not_after:%Y-%m-%d %H:%M} UTC), so it could not validate the"
+        f" will use ({start:%Y-%m-%d %H:%M} to {end:%Y-%m-%d %H:%M} UTC), so it could not validate the"
         " broker: let the meter set its clock (it needs internet access for NTP: check its Wi-Fi, gateway and"
         " DNS) and run again"
     ]

@@ -34,7 +34,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without paho-mqt
     PAHO_IMPORT_ERROR = exc
 
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import meter_spec, naming
-from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_mqtt import template_text
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_plan import template_text
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_template import (
     payload_problem,
     template_is_json,

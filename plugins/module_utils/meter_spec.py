@@ -80,7 +80,7 @@ FIELDS = dict(
     scheme=dict(type="str", default="mqtts", choices=["mqtt", "mqtts"], description="URL scheme; C(mqtts) is TLS."),
     client_id=dict(type="str", description="MQTT client id (1..63 bytes), also the CN of the meter's certificate."),
     topic=dict(type="str", description="The one topic the meter publishes to (1..127 bytes, no wildcards)."),
-    # raw: Ansible turns a templated string that parses as a literal into a dict; see device_mqtt.template_text().
+    # raw: Ansible turns a templated string that parses as a literal into a dict; see device_plan.template_text().
     template=dict(type="raw", description="Payload template (at most 1023 bytes)."),
     # checked by device_fleet.device_inputs: null is allowed, so no choices
     template_preset=dict(type="str", description="A named template (compact, home_assistant) instead of template."),

@@ -7,6 +7,7 @@ import os
 import stat
 
 import pytest
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import device_certs, device_fields, device_plan
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import device_mqtt as dm
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_client import WhatWattClient, WhatWattError
 
@@ -110,14 +111,14 @@ def test_all_problems_reported_at_once(dev):
     ],
 )
 def test_url_from_broker_address(host, port, scheme, url):
-    assert dm.build_url(scheme, host, port) == url
-    assert dm.desired_readable(dict(broker_host=host, broker_port=port, scheme=scheme), "c")["url"] == url
+    assert device_fields.build_url(scheme, host, port) == url
+    assert device_plan.desired_readable(dict(broker_host=host, broker_port=port, scheme=scheme), "c")["url"] == url
 
 
 def cert_problem(material, label=LABEL, **override):
     parts = dict(ca_pem=material["ca"], cert_pem=material["cert"], key_pem=material["key"], key_password=None)
     parts.update(override)
-    _certs, problems = dm.load_certificates(
+    _certs, problems = device_certs.load_certificates(
         parts["ca_pem"], parts["cert_pem"], parts["key_pem"], parts["key_password"], label
     )
     return "; ".join(problems)
@@ -181,7 +182,7 @@ def test_pkcs8_key_warns(pki):
     key = new_key()
 
     cert = cert_pem(make_cert("whatwatt-001", key, pki.ca, pki.ca_key))
-    certs, problems = dm.load_certificates(pki.ca_pem, cert, key_pem(key, fmt="pkcs8"), None, LABEL)
+    certs, problems = device_certs.load_certificates(pki.ca_pem, cert, key_pem(key, fmt="pkcs8"), None, LABEL)
     assert problems == [] and "SEC1" in certs.warnings[0]
 
 
@@ -481,7 +482,7 @@ def test_paths_are_read_on_the_controller(dev, material, tmp_path):
 
 def test_sanitize():
     dirty = {"client": {"key": "k", "certificate": "c"}, "x": ["-----BEGIN EC PRIVATE KEY-----"], "password": "p"}
-    assert dm.sanitize(dirty) == {
+    assert device_plan.sanitize(dirty) == {
         "client": {"key": "********", "certificate": "c"},
         "x": ["********"],
         "password": "********",
@@ -489,7 +490,7 @@ def test_sanitize():
 
 
 def test_template_turned_into_a_dict_by_ansible_is_sent_as_compact_json():
-    from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_mqtt import desired_readable
+    from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_plan import desired_readable
 
     desired = desired_readable({"template": {"sys_id": "${sys.id}", "P_In": "${1_7_0}"}}, "whatwatt-001")
     assert desired["template"] == '{"sys_id":"${sys.id}","P_In":"${1_7_0}"}'
