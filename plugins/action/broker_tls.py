@@ -7,7 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type  # noqa: UP001 - required by ansible-test sanity
 
-from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.broker_tls import BROKER_TLS_ARGUMENT_SPEC
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.action_specs import BROKER_TLS_ARGUMENT_SPEC
 from ansible_collections.whatwatt.secure_mqtt.plugins.plugin_utils.action_base import SpecAction
 from ansible_collections.whatwatt.secure_mqtt.plugins.plugin_utils.broker_tls import check
 

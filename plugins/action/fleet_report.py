@@ -13,21 +13,13 @@ import os
 
 from ansible.errors import AnsibleActionFail
 
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.action_specs import REPORT_ARGUMENT_SPEC
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.atomic import read_bytes, write_atomic
 from ansible_collections.whatwatt.secure_mqtt.plugins.plugin_utils.action_base import SpecAction
 from ansible_collections.whatwatt.secure_mqtt.plugins.plugin_utils.report import (
     load_verifications,
     prometheus_text,
     report_document,
-)
-
-REPORT_ARGUMENT_SPEC = dict(
-    pki=dict(type="dict", required=True),
-    dest=dict(type="path", required=True),
-    warn_days=dict(type="int", default=30),
-    ca_warn_days=dict(type="int", default=90),
-    record_dir=dict(type="path"),
-    prometheus_file=dict(type="path"),
 )
 
 

@@ -7,12 +7,9 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type  # noqa: UP001 - required by ansible-test sanity
 
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.action_specs import PREFLIGHT_ARGUMENT_SPEC
 from ansible_collections.whatwatt.secure_mqtt.plugins.plugin_utils.action_base import SpecAction
-from ansible_collections.whatwatt.secure_mqtt.plugins.plugin_utils.preflight import (
-    PREFLIGHT_ARGUMENT_SPEC,
-    collection_root_of,
-    preflight,
-)
+from ansible_collections.whatwatt.secure_mqtt.plugins.plugin_utils.preflight import collection_root_of, preflight
 
 
 class ActionModule(SpecAction):

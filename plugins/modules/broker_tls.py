@@ -58,11 +58,12 @@ attributes:
     details: Runs on the controller as an action plugin; the handshake starts there.
   check_mode:
     support: full
-    details: Reads only; same result in check mode.
+    details: Makes the same handshake in check mode; it never changes anything.
   diff_mode:
     support: none
 seealso:
   - module: whatwatt.secure_mqtt.pki
+    description: Its C(servers) result is what O(expected) takes.
 """
 
 EXAMPLES = r"""
@@ -100,17 +101,14 @@ msg:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
-from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.broker_tls import (  # noqa: E402
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.action_specs import (  # noqa: E402
     BROKER_TLS_ARGUMENT_SPEC,
+    controller_only,
 )
 
 
 def main():
-    module = AnsibleModule(argument_spec=BROKER_TLS_ARGUMENT_SPEC, supports_check_mode=True)
-    module.fail_json(
-        msg="whatwatt.secure_mqtt.broker_tls runs on the controller as an action plugin, never as a module"
-    )
+    controller_only("broker_tls", BROKER_TLS_ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

@@ -370,7 +370,7 @@ timings:
   sample: {push: 1.8, verify: 4.2}
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.action_specs import controller_only  # noqa: E402
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_fleet import (  # noqa: E402
     DEVICE_SPEC,
     FLEET_ARGUMENT_SPEC,
@@ -383,16 +383,8 @@ def main():
     # The action plugin validates each entry of devices on its own (one bad meter fails alone); the
     # documentation describes the entries, so this spec spells them out.
     spec = dict(FLEET_ARGUMENT_SPEC, devices=dict(type="list", elements="dict", options=DEVICE_SPEC))
-    module = AnsibleModule(
-        argument_spec=spec,
-        mutually_exclusive=FLEET_EXCLUSIVE,
-        required_one_of=FLEET_EXCLUSIVE,
-        required_if=FLEET_REQUIRED_IF,
-        supports_check_mode=True,
-    )
-    module.fail_json(
-        msg="whatwatt.secure_mqtt.device_fleet runs on the controller as an action plugin, never as a module"
-    )
+    controller_only("device_fleet", spec, mutually_exclusive=FLEET_EXCLUSIVE, required_one_of=FLEET_EXCLUSIVE,
+                    required_if=FLEET_REQUIRED_IF)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -72,15 +72,12 @@ rolled_back:
   type: bool
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.action_specs import controller_only  # noqa: E402
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_fleet import RESULT_ARGUMENT_SPEC  # noqa: E402
 
 
 def main():
-    module = AnsibleModule(argument_spec=RESULT_ARGUMENT_SPEC, supports_check_mode=True)
-    module.fail_json(
-        msg="whatwatt.secure_mqtt.device_fleet_result runs on the controller as an action plugin, never as a module"
-    )
+    controller_only("device_fleet_result", RESULT_ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

@@ -142,7 +142,7 @@ whatwatt:
       sample: digest
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.action_specs import controller_only  # noqa: E402
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_client import (  # noqa: E402
     COMMON_ARGUMENT_SPEC,
     INFO_ARGUMENT_SPEC,
@@ -150,10 +150,7 @@ from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_clie
 
 
 def main():
-    module = AnsibleModule(argument_spec=dict(COMMON_ARGUMENT_SPEC, **INFO_ARGUMENT_SPEC), supports_check_mode=True)
-    module.fail_json(
-        msg="whatwatt.secure_mqtt.device_info runs on the controller as an action plugin, never as a module"
-    )
+    controller_only("device_info", dict(COMMON_ARGUMENT_SPEC, **INFO_ARGUMENT_SPEC))
 
 
 if __name__ == "__main__":

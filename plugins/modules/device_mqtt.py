@@ -193,7 +193,7 @@ record:
   type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.action_specs import controller_only  # noqa: E402
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_mqtt import (  # noqa: E402
     MQTT_ARGUMENT_SPEC,
     MQTT_MUTUALLY_EXCLUSIVE,
@@ -202,13 +202,8 @@ from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_clie
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(COMMON_ARGUMENT_SPEC, **MQTT_ARGUMENT_SPEC),
-        mutually_exclusive=MQTT_MUTUALLY_EXCLUSIVE,
-        supports_check_mode=True,
-    )
-    module.fail_json(
-        msg="whatwatt.secure_mqtt.device_mqtt runs on the controller as an action plugin, never as a module"
+    controller_only(
+        "device_mqtt", dict(COMMON_ARGUMENT_SPEC, **MQTT_ARGUMENT_SPEC), mutually_exclusive=MQTT_MUTUALLY_EXCLUSIVE
     )
 
 

@@ -90,16 +90,13 @@ changed_fields:
   elements: str
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.action_specs import controller_only  # noqa: E402
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_settings import SETTINGS_ARGUMENT_SPEC  # noqa: E402
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.whatwatt_client import COMMON_ARGUMENT_SPEC  # noqa: E402
 
 
 def main():
-    module = AnsibleModule(argument_spec=dict(COMMON_ARGUMENT_SPEC, **SETTINGS_ARGUMENT_SPEC), supports_check_mode=True)
-    module.fail_json(
-        msg="whatwatt.secure_mqtt.device_settings runs on the controller as an action plugin, never as a module"
-    )
+    controller_only("device_settings", dict(COMMON_ARGUMENT_SPEC, **SETTINGS_ARGUMENT_SPEC))
 
 
 if __name__ == "__main__":

@@ -103,24 +103,14 @@ written:
   elements: path
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.action_specs import (  # noqa: E402
+    REPORT_ARGUMENT_SPEC,
+    controller_only,
+)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            pki=dict(type="dict", required=True),
-            dest=dict(type="path", required=True),
-            warn_days=dict(type="int", default=30),
-            ca_warn_days=dict(type="int", default=90),
-            record_dir=dict(type="path"),
-            prometheus_file=dict(type="path"),
-        ),
-        supports_check_mode=True,
-    )
-    module.fail_json(
-        msg="whatwatt.secure_mqtt.fleet_report runs on the controller as an action plugin, never as a module"
-    )
+    controller_only("fleet_report", REPORT_ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

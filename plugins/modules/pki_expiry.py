@@ -87,15 +87,12 @@ first:
   type: dict
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.action_specs import controller_only  # noqa: E402
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.expiry import EXPIRY_ARGUMENT_SPEC  # noqa: E402
 
 
 def main():
-    module = AnsibleModule(argument_spec=EXPIRY_ARGUMENT_SPEC, supports_check_mode=True)
-    module.fail_json(
-        msg="whatwatt.secure_mqtt.pki_expiry runs on the controller as an action plugin, never as a module"
-    )
+    controller_only("pki_expiry", EXPIRY_ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

@@ -68,20 +68,14 @@ errors:
   sample: ["whatwatt_broker_host is not set for 2 meter(s) (meter-1, meter-2): ..."]
 """
 
-from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.action_specs import (  # noqa: E402
+    PREFLIGHT_ARGUMENT_SPEC,
+    controller_only,
+)
 
 
 def main():
-    module = AnsibleModule(
-        argument_spec=dict(
-            pki_dir=dict(type="raw"),
-            meters=dict(type="list", elements="str", default=[]),
-            brokers=dict(type="list", elements="str", default=[]),
-            collection_root=dict(type="path"),
-        ),
-        supports_check_mode=True,
-    )
-    module.fail_json(msg="whatwatt.secure_mqtt.preflight runs on the controller as an action plugin, never as a module")
+    controller_only("preflight", PREFLIGHT_ARGUMENT_SPEC)
 
 
 if __name__ == "__main__":

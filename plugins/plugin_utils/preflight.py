@@ -14,13 +14,6 @@ __metaclass__ = type  # noqa: UP001 - required by ansible-test sanity
 
 import os
 
-PREFLIGHT_ARGUMENT_SPEC = dict(
-    pki_dir=dict(type="raw"),
-    meters=dict(type="list", elements="str", default=[]),
-    brokers=dict(type="list", elements="str", default=[]),
-    collection_root=dict(type="path"),
-)
-
 # Variables every meter needs (the device role's required options) and why.
 METER_REQUIRED = (
     ("whatwatt_broker_host", "the broker address the meters are given (it is in the broker certificate)"),
