@@ -15,9 +15,11 @@ __metaclass__ = type  # noqa: UP001 - required by ansible-test sanity
 import socket
 import ssl
 
-from cryptography import x509
-
-from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.pki_crypto import fingerprint_sha256, serial_hex
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.pki_crypto import (
+    fingerprint_sha256,
+    serial_hex,
+    try_load_cert,
+)
 
 
 class BrokerTlsError(Exception):
@@ -49,7 +51,9 @@ def served_certificate(address, port, ca_path, cert_path, key_path, timeout=10):
         raise BrokerTlsError(f"TLS handshake failed: {exc.verify_message or exc}") from None
     except (OSError, ssl.SSLError) as exc:
         raise BrokerTlsError(f"TLS handshake failed: {exc}") from None
-    cert = x509.load_der_x509_certificate(der)
+    cert = try_load_cert(ssl.DER_cert_to_PEM_cert(der).encode("ascii"))
+    if cert is None:
+        raise BrokerTlsError("the broker served a certificate that cannot be parsed")
     return dict(
         fingerprint_sha256=fingerprint_sha256(cert),
         serial=serial_hex(cert.serial_number),
