@@ -32,6 +32,8 @@ import subprocess
 import sys
 import time
 
+import yaml
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
@@ -42,8 +44,9 @@ import report  # noqa: E402
 from harness import playbook  # noqa: E402
 from harness.broker import MosquittoBroker  # noqa: E402
 from harness.certs import issue, make_ca  # noqa: E402
-from harness.emulator import EmulatorProcess  # noqa: E402
+from harness.emulator import EmulatorProcess, request  # noqa: E402
 from harness.ports import free_port  # noqa: E402
+from whatwatt_emulator.addressing import ip_range  # noqa: E402
 
 PHASES = ("full", "rerun", "rotate", "verify")
 APPROACHES = ("collection", "baseline")
@@ -148,18 +151,63 @@ def make_external_ca(directory, broker_ip):
     return ca.cert_path, ca.key_path, server.cert_path, server.key_path
 
 
-class Emulator(EmulatorProcess):
-    """The emulated fleet as a subprocess (tools/harness), with the CPU it burnt."""
+# One emulator process holds about 3 file descriptors a meter (its REST socket, its MQTT session, a connection
+# being served) and ``ulimit -n`` is 20000 here: a larger fleet is several processes, one inventory file each.
+METERS_PER_PROCESS = 4000
+
+
+class Emulator:
+    """The emulated fleet as one subprocess per METERS_PER_PROCESS meters (tools/harness), with the CPU it burnt."""
 
     def __init__(self, workdir, count, first_ip, report_interval):
-        super().__init__(workdir, count, first_ip, 80, report_interval=report_interval, log_level="WARNING",
-                         inventory=os.path.join(workdir, "meters.yml"), cwd=ROOT)  # fmt: skip
+        width = max(3, len(str(count)))
+        addresses = ip_range(first_ip, count)  # the emulator's own sequence (it skips .0 and .255)
+        self.processes = []
+        for index, start in enumerate(range(0, count, METERS_PER_PROCESS)):
+            size = min(METERS_PER_PROCESS, count - start)
+            part = os.path.join(workdir, f"emulator-{index}")
+            ip = addresses[start]
+            self.processes.append(EmulatorProcess(
+                part, size, ip, 80, report_interval=report_interval, log_level="WARNING", cwd=ROOT,
+                inventory=os.path.join(part, "meters.yml"),
+                extra_args=["--first-number", str(start + 1), "--name-width", str(width)],
+            ))  # fmt: skip
+
+    @property
+    def inventories(self):
+        return [process.inventory for process in self.processes]
+
+    def meters(self):
+        """``{name: address}`` of every meter, in name order."""
+        out = {}
+        for path in self.inventories:
+            with open(path, encoding="utf-8") as handle:
+                hosts = yaml.safe_load(handle)["all"]["children"]["meters"]["hosts"]
+            out.update({name: host["ansible_host"] for name, host in hosts.items()})
+        return dict(sorted(out.items()))
+
+    def hang(self, count, delay, seconds=3600):
+        """The first ``count`` meters answer every REST request ``delay`` s late for ``seconds``; their names."""
+        names = list(self.meters().items())[:count]
+        for _name, address in names:
+            request(f"http://{address}/_emulator/fault", {"delay": delay, "seconds": seconds})
+        return [name for name, _address in names]
+
+    def start(self):
+        for process in self.processes:
+            process.start()
+        return self
+
+    def stop(self):
+        for process in self.processes:
+            process.stop()
 
     def cpu(self):
-        try:
-            return procmon.cpu_seconds(self.pid)
-        except (OSError, ValueError, TypeError):
-            return 0.0
+        total = 0.0
+        for process in self.processes:
+            with contextlib.suppress(OSError, ValueError, TypeError):
+                total += procmon.cpu_seconds(process.pid)
+        return total
 
 
 class RoleBroker:
@@ -248,6 +296,7 @@ def run_playbook(args, workdir, name, argv, timeout):
         "changed": totals.get("changed"),
         "failures": (totals.get("failures") or 0) + (totals.get("unreachable") or 0) if totals else None,
         "changed_hosts": profile.get("changed_hosts", []),
+        "failed_hosts": profile.get("failed_hosts", []),
         "tasks": summarize_tasks(profile.get("tasks", [])),
         "log": os.path.relpath(log_path, ROOT),
     }
@@ -327,7 +376,12 @@ def bench_one(args, approach, n, broker_port, results, on_row=None):
         write_inventory(args, workdir, pki, broker_port)
         log(f"{approach} N={n}: starting the emulated fleet on {FIRST_IP[approach]}..")
         emulator.start()
-        inventory_args = ["-i", os.path.join(workdir, "inventory"), "-i", emulator.inventory]
+        hanging = emulator.hang(args.hanging, args.hang_delay) if args.hanging else []
+        if hanging:
+            log(f"{approach} N={n}: {len(hanging)} meters answer {args.hang_delay:g} s late ({hanging[0]}..)")
+        inventory_args = ["-i", os.path.join(workdir, "inventory")]
+        for path in emulator.inventories:
+            inventory_args += ["-i", path]
         commands = phase_commands(args, approach, inventory_args, extra)
         previous_ok = True
         for phase in args.phases:
@@ -343,6 +397,13 @@ def bench_one(args, approach, n, broker_port, results, on_row=None):
             measured = run_playbook(args, workdir, phase, argv, timeout=args.phase_timeout + 3 * n)
             fleet_cpu1 = emulator.cpu() + (broker_cpu(broker) if broker else RoleBroker().cpu())
             measured["fleet_cpu_s"] = round(max(0.0, fleet_cpu1 - fleet_cpu0), 2)
+            if hanging:
+                # exactly the hanging meters failed, and nothing else
+                measured["hanging"] = len(hanging)
+                measured["failed_as_expected"] = measured["failed_hosts"] == sorted(hanging)
+                if measured["rc"] == 2 and measured["failed_as_expected"]:
+                    measured["status"] = "ok"
+                    measured["note"] = f"exactly the {len(hanging)} hanging meters failed"
             results.append(row(approach, n, phase, **measured))
             if on_row is not None:
                 on_row()
@@ -434,6 +495,14 @@ def parse_args(argv=None):
     parser.add_argument("--approaches", default="collection,baseline", help="which approaches to run")
     parser.add_argument("--phases", default=",".join(PHASES), help="which phases to run (default all)")
     parser.add_argument("--report-interval", type=int, default=30, help="emulated meters' report interval (s)")
+    parser.add_argument(
+        "--hanging",
+        type=int,
+        default=0,
+        help="this many meters (the first ones) answer every request --hang-delay s late during the"
+        " run: the 'full' phase must fail exactly those, the others converge",
+    )
+    parser.add_argument("--hang-delay", type=float, default=30, help="seconds a hanging meter answers late (30)")
     parser.add_argument("--phase-timeout", type=int, default=1800, help="seconds per phase, plus 3 s per device")
     parser.add_argument("--output", default=os.path.join(ROOT, "benchmarks", "results"),
                         help="where latest.json and latest.md go")  # fmt: skip

@@ -22,6 +22,14 @@ def build_parser():
     fleet.add_argument("--id-first-ip", help="derive the device ids from these addresses instead (same ids, new IPs)")
     fleet.add_argument("--state-dir", required=True, help="directory of per-device state files")
     fleet.add_argument("--inventory", help="write an Ansible YAML inventory (group meters) to this file")
+    fleet.add_argument(
+        "--first-number",
+        type=int,
+        default=1,
+        help="inventory name number of the first device (several processes make one fleet)",
+    )
+    fleet.add_argument("--name-width", type=int, default=0,
+                       help="digits of the inventory names (default: those of --count, at least 3)")  # fmt: skip
     fleet.add_argument("--pid-file", help="write the process id here")
     fleet.add_argument("--firmware", default="1.10.2", help="firmware version (<1.10: Basic auth, else Digest)")
     fleet.add_argument("--model", default="WW_Go_1.2")
@@ -82,6 +90,8 @@ def main(argv=None):
         options=options,
         connect_workers=args.connect_workers,
         id_first_ip=args.id_first_ip,
+        first_number=args.first_number,
+        name_width=args.name_width,
     )
     if args.pid_file:
         with open(args.pid_file, "w", encoding="utf-8") as handle:

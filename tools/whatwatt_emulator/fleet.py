@@ -26,8 +26,10 @@ class Fleet:
     """
 
     def __init__(self, count=1, first_ip="127.0.10.1", port=80, state_dir="emulator-state", inventory=None,
-                 options=None, connect_workers=8, id_first_ip=None, **option_kwargs):  # fmt: skip
+                 options=None, connect_workers=8, id_first_ip=None, first_number=1, name_width=0,
+                 **option_kwargs):  # fmt: skip
         self.count = count
+        self.first_number, self.name_width = first_number, name_width
         self.ips = ip_range(first_ip, count)
         # Identities follow the addresses unless told otherwise: id_first_ip moves a fleet to new addresses
         # while each meter keeps its id (a meter that got a new DHCP lease).
@@ -144,7 +146,7 @@ class Fleet:
 
     # -- inventory -------------------------------------------------------------------------------
     def inventory_text(self):
-        width = max(3, len(str(self.count)))
+        width = self.name_width or max(3, len(str(self.count)))
         lines = [
             f"# Written by whatwatt_emulator: {self.count} emulated WhatWatt Go meters.",
             "all:",
@@ -156,7 +158,7 @@ class Fleet:
         if self.options.password is not None:
             lines.append(f"        whatwatt_password: {_yaml_str(self.options.password)}")
         lines.append("      hosts:")
-        for number, ip in enumerate(self.ips, start=1):
+        for number, ip in enumerate(self.ips, start=self.first_number):
             name = f"whatwatt-{number:0{width}d}"
             lines += [
                 f"        {name}:",

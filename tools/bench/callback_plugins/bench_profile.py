@@ -94,6 +94,7 @@ class CallbackModule(CallbackBase):
             for key in totals:
                 totals[key] += summary.get(key, 0)
         changed_hosts = sorted(h for h, s in hosts.items() if s.get("changed"))
+        failed_hosts = sorted(h for h, s in hosts.items() if s.get("failures") or s.get("unreachable"))
         path = os.environ.get("WHATWATT_BENCH_PROFILE")
         if not path:
             return
@@ -102,6 +103,7 @@ class CallbackModule(CallbackBase):
             "totals": totals,
             "hosts": len(hosts),
             "changed_hosts": changed_hosts[:50],
+            "failed_hosts": failed_hosts,
             "tasks": self._tasks,
         }
         with open(path, "w", encoding="utf-8") as handle:
