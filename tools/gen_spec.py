@@ -99,13 +99,27 @@ def option_lines(name, spec, indent):
     return out
 
 
+_BATCH_ENTRY = """  batch:
+    short_description: The device role's batch, for playbooks that include it once per batch (run_once)
+    description:
+      - What the C(main) entry point does for the whole batch, without a task per meter - the playbooks'
+        C(tasks/meters.yml) includes it with C(run_once), so this validation runs once, on the batch's first meter.
+        M(whatwatt.secure_mqtt.device_fleet) resolves and validates every meter's own variables itself, and a meter
+        whose variables are wrong fails alone, naming the field.
+      - Registers C(whatwatt_device_fleet) (every meter's outcome) and C(__whatwatt_report) (the meters that changed or
+        failed) on every host of the batch; the playbook then reports each of those with
+        M(whatwatt.secure_mqtt.device_fleet_result) and ends the others without a task of their own.
+    author:
+      - whatwatt.secure_mqtt contributors"""
+
+
 def role_specs(current):
-    """``roles/device/meta/argument_specs.yml`` with its options written from ROLE_OPTIONS."""
+    """``roles/device/meta/argument_specs.yml``: the ``main`` and ``batch`` entry points, options from ROLE_OPTIONS."""
     head = current.split("\n    options:\n", 1)[0]
-    lines = [head, "    options:"]
+    options = ["    options:"]
     for name in meter_spec.ROLE_OPTIONS:
-        lines.extend(option_lines(name, meter_spec.role_option(name), 6))
-    return "\n".join(lines) + "\n"
+        options.extend(option_lines(name, meter_spec.role_option(name), 6))
+    return "\n".join([head, *options, _BATCH_ENTRY, *options]) + "\n"
 
 
 def doc_fragment():

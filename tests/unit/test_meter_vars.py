@@ -74,7 +74,56 @@ PLAYBOOK = """
 """
 
 
+BATCH_PLAYBOOK = """
+- name: The playbooks' way, the role's entry point batch once per batch (no task per meter on the unchanged path)
+  hosts: meters
+  gather_facts: false
+  vars:
+    whatwatt_topic_prefix: play-prefix
+  tasks:
+    - name: The batch's meters
+      ansible.builtin.import_tasks: {tasks}
+"""
+
+
 def test_the_role_resolves_each_meter_with_ansibles_precedence(tmp_path):
+    out, requests = _run_fleet(tmp_path, PLAYBOOK)
+    recap = dict(re.findall(r"^(meter-[a-e])\s+:\s+(.*)$", out, re.MULTILINE))
+    assert "failed=1" in recap["meter-c"] and "failed=0" in recap["meter-a"] and "failed=0" in recap["meter-b"], out
+    # the role's argument validation (per host) refuses meter-c before the batch task; device_fleet on its own
+    # refuses it too, naming the variable, and contacts it in neither play
+    assert "'nowhere_defined' is undefined" in out.split("TASK [The batch, without the role")[0]
+    assert "OUTCOME meter-e: whatwatt_client_id: 'nowhere_defined' is undefined" in out, out[-3000:]
+    assert requests["c"] == []
+    _assert_precedence(out)
+
+
+def test_the_playbooks_batch_entry_point_validates_each_meter_in_the_batch_task(tmp_path):
+    tasks = ROOT / "playbooks" / "tasks" / "meters.yml"
+    out, requests = _run_fleet(tmp_path, BATCH_PLAYBOOK.format(tasks=tasks), limit="meters")
+    recap = dict(re.findall(r"^(meter-[a-e])\s+:\s+(.*)$", out, re.MULTILINE))
+    assert "failed=1" in recap["meter-c"] and "failed=0" in recap["meter-a"] and "failed=0" in recap["meter-b"], out
+    # no per-host validation task: device_fleet refuses meter-c itself, naming the variable, and never calls it
+    assert "Validating arguments against arg spec 'batch'" in out and out.count("ok: [meter-") >= 1
+    assert "meter-c: whatwatt_client_id: 'nowhere_defined' is undefined" in out, out[-3000:]
+    assert requests["c"] == []
+    # one validation, one batch task; a task result only for the meters with something to report
+    assert re.findall(r"^(?:ok|changed|fatal): \[(meter-[a-e])\]", out.split("Report each changed")[0], re.M) == [
+        "meter-a",
+        "meter-a",
+        "meter-a",
+    ], out
+    _assert_precedence(out)
+
+
+def _assert_precedence(out):
+    assert '"topic": "play-prefix/custom-a"' in out and '"client_id": "custom-a"' in out, out[-6000:]
+    assert '"topic": "special/b"' in out  # the host's own variable wins over the role default
+    assert "group-prefix" not in out
+    assert '"report_interval": 7' in out  # extra vars win over the inventory's 5
+
+
+def _run_fleet(tmp_path, playbook, limit=None):
     pki = InMemoryCa()
     (tmp_path / "pki" / "clients").mkdir(parents=True)
     (tmp_path / "pki" / "ca-bundle.crt").write_text(pki.ca_pem)
@@ -125,25 +174,15 @@ def test_the_role_resolves_each_meter_with_ansibles_precedence(tmp_path):
             },
         }
         (tmp_path / "inventory.json").write_text(json.dumps(inventory))
-        (tmp_path / "play.yml").write_text(PLAYBOOK)
+        (tmp_path / "play.yml").write_text(playbook)
         env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".build" / "collections"),
                    ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), ANSIBLE_HOME=str(tmp_path / "home"),
                    ANSIBLE_NOCOLOR="1", ANSIBLE_CALLBACK_RESULT_FORMAT="json")  # fmt: skip
         proc = subprocess.run(
             [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(tmp_path / "inventory.json"),
-             str(tmp_path / "play.yml"), "--check", "--diff", "-e", "whatwatt_report_interval=7"],
+             str(tmp_path / "play.yml"), "--check", "--diff", "-e", "whatwatt_report_interval=7",
+             *(["--limit", limit] if limit else [])],
             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240, check=False,
         )  # fmt: skip
         requests = {name: list(dev.log) for name, dev in (("a", dev_a), ("b", dev_b), ("c", dev_c))}
-    out = proc.stdout
-    recap = dict(re.findall(r"^(meter-[a-e])\s+:\s+(.*)$", out, re.MULTILINE))
-    assert "failed=1" in recap["meter-c"] and "failed=0" in recap["meter-a"] and "failed=0" in recap["meter-b"], out
-    # the role's argument validation (per host) refuses meter-c before the batch task; device_fleet on its own
-    # refuses it too, naming the variable, and contacts it in neither play
-    assert "'nowhere_defined' is undefined" in out.split("TASK [The batch, without the role")[0]
-    assert "OUTCOME meter-e: whatwatt_client_id: 'nowhere_defined' is undefined" in out, out[-3000:]
-    assert requests["c"] == []
-    assert '"topic": "play-prefix/custom-a"' in out and '"client_id": "custom-a"' in out, out[-6000:]
-    assert '"topic": "special/b"' in out  # the host's own variable wins over the role default
-    assert "group-prefix" not in out
-    assert '"report_interval": 7' in out  # extra vars win over the inventory's 5
+    return proc.stdout, requests
