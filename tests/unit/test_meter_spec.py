@@ -67,16 +67,19 @@ def test_role_defaults_follow_the_spec():
 
 
 def _role_fleet_task():
-    tasks = _yaml("roles/device/tasks/main.yml")
-    assert not [t for t in tasks if "ansible.builtin.set_fact" in t and "run_once" not in t], (
-        "roles/device/tasks/main.yml: a per-host set_fact (device_fleet resolves each meter's variables itself)"
-    )
+    for path in ("roles/device/tasks/main.yml", "roles/device/tasks/batch.yml"):
+        assert not [t for t in _yaml(path) if "ansible.builtin.set_fact" in t and "run_once" not in t], (
+            f"{path}: a per-host set_fact (device_fleet resolves each meter's variables itself)"
+        )
+    tasks = _yaml("roles/device/tasks/batch.yml")
+    main = _yaml("roles/device/tasks/main.yml")
+    assert any(t.get("ansible.builtin.import_tasks") == "batch.yml" for t in main), "main.yml must import batch.yml"
     return next(t for t in tasks if "whatwatt.secure_mqtt.device_fleet" in t)["whatwatt.secure_mqtt.device_fleet"]
 
 
 def test_the_role_passes_every_variable_to_its_field():
     fleet = _role_fleet_task()
-    where = "roles/device/tasks/main.yml"
+    where = "roles/device/tasks/batch.yml"
     assert fleet.get("hosts") == "{{ ansible_play_batch }}", f"{where}: device_fleet must resolve the batch's hosts"
     for key in fleet:
         assert key in FLEET_ARGUMENT_SPEC, f"{where}: device_fleet option {key} is not in the spec"
