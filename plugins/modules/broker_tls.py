@@ -10,7 +10,7 @@ __metaclass__ = type  # noqa: UP001 - required by ansible-test sanity
 DOCUMENTATION = r"""
 module: broker_tls
 short_description: Check that a broker serves the PKI's certificate to a client identity over mutual TLS
-version_added: 1.1.0
+version_added: 2.0.0
 description:
   - One TLS handshake from the controller to O(address):O(port) with a client certificate, as a meter makes it - the
     chain is verified against O(ca_path) and O(address) against the served certificate's names (an IP address

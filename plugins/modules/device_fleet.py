@@ -126,6 +126,7 @@ options:
       - A meter whose variables cannot be templated (an undefined variable) fails alone, naming the variable.
     type: list
     elements: str
+    version_added: 2.0.0
   broker_host:
     description:
       - Broker address as the meters reach it (in the broker certificate's SANs).

@@ -10,7 +10,7 @@ __metaclass__ = type  # noqa: UP001 - required by ansible-test sanity
 DOCUMENTATION = r"""
 module: mosquitto_files
 short_description: Compare, stage, validate and promote a Mosquitto broker's files in one round trip
-version_added: 1.1.0
+version_added: 2.0.0
 description:
   - Runs on the broker host. Compares every managed file (configuration, ACL, CA bundle, server certificate and
     key, CRL) with the live one under O(live_dir); when any content differs, writes the whole set into
