@@ -46,6 +46,7 @@ DEVICE_SPEC = dict(name=dict(type="str", required=True), **meter_spec.options(me
 FLEET_ARGUMENT_SPEC = dict(
     devices=dict(type="list", elements="dict"),
     hosts=dict(type="list", elements="str"),
+    outcomes=dict(type="str", choices=["all", "reported"], default="all"),
     **meter_spec.options(
         meter_spec.FLEET,
         broker_host=dict(required=True),

@@ -127,6 +127,17 @@ options:
     type: list
     elements: str
     version_added: 2.0.0
+  outcomes:
+    description:
+      - Which meters' outcomes the result holds. C(all) - every meter in RV(devices) and every list.
+      - C(reported) - only the meters that changed or failed (RV(devices), RV(verified_devices) and
+        RV(rolled_back_devices) are limited to them; RV(counts) still counts every meter). The device role uses it - a
+        C(run_once) result is registered on every host of the batch and each later per-host task pays for its size
+        on every host.
+    type: str
+    choices: [all, reported]
+    default: all
+    version_added: 2.0.0
   broker_host:
     description:
       - Broker address as the meters reach it (in the broker certificate's SANs).
@@ -369,6 +380,11 @@ timings:
   returned: always
   type: dict
   sample: {push: 1.8, verify: 4.2}
+counts:
+  description: How many meters the batch held, changed, verified, failed and rolled back (whatever O(outcomes) says).
+  returned: always
+  type: dict
+  sample: {meters: 1000, changed: 3, verified: 3, failed: 0, rolled_back: 0}
 """
 
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.action_specs import controller_only  # noqa: E402

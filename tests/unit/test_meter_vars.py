@@ -186,3 +186,18 @@ def _run_fleet(tmp_path, playbook, limit=None):
         )  # fmt: skip
         requests = {name: list(dev.log) for name, dev in (("a", dev_a), ("b", dev_b), ("c", dev_c))}
     return proc.stdout, requests
+
+
+def test_reported_outcomes_keep_only_the_meters_with_something_to_report():
+    from ansible_collections.whatwatt.secure_mqtt.plugins.action.device_fleet import reported_only
+
+    outcome = dict(
+        devices={f"m{i}": dict(changed=i == 1, failed=i == 2, verified=i != 2) for i in range(1000)},
+        changed_devices=["m1"], failed_devices=["m2"], verified_devices=[f"m{i}" for i in range(1000) if i != 2],
+        rolled_back_devices=["m2"], changed=True, elapsed=1.0, timings={},
+    )  # fmt: skip
+    out = reported_only(outcome)
+    assert sorted(out["devices"]) == ["m1", "m2"]
+    assert out["verified_devices"] == ["m1"] and out["rolled_back_devices"] == ["m2"]
+    assert out["changed_devices"] == ["m1"] and out["failed_devices"] == ["m2"] and out["changed"] is True
+    assert len(outcome["devices"]) == 1000  # the full outcome is left as it was
