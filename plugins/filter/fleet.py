@@ -17,18 +17,21 @@ from ansible.module_utils.parsing.convert_bool import boolean
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import naming
 
 
-def client_id_of(host, hostvars):
-    """The MQTT client id of inventory host ``host``."""
+def _vars_of(host, hostvars):
+    """``hostvars[host]`` (each lookup computes the host's variables: take it once per host)."""
     try:
-        host_vars = hostvars[host]
+        return hostvars[host]
     except KeyError:
-        raise AnsibleFilterError(f"meter_client_ids: {host!r} is not a host of the inventory") from None
+        raise AnsibleFilterError(f"{host!r} is not a host of the inventory") from None
+
+
+def _client_id(host, host_vars):
     return host_vars.get("whatwatt_client_id", host) or host
 
 
 def meter_client_ids(hosts, hostvars):
     """The client ids of ``hosts`` (inventory names), in their order."""
-    return [client_id_of(host, hostvars) for host in hosts or ()]
+    return [_client_id(host, _vars_of(host, hostvars)) for host in hosts or ()]
 
 
 def revoked_meters(hosts, hostvars, pki=None):
@@ -36,8 +39,9 @@ def revoked_meters(hosts, hostvars, pki=None):
     revoked_ids = {entry.get("name") for entry in ((pki or {}).get("crl") or {}).get("revoked") or ()}
     out = []
     for host in hosts or ():
-        marked = hostvars[host].get("whatwatt_revoked", False)
-        if boolean(marked, strict=False) or client_id_of(host, hostvars) in revoked_ids:
+        host_vars = _vars_of(host, hostvars)
+        marked = boolean(host_vars.get("whatwatt_revoked", False), strict=False)
+        if marked or _client_id(host, host_vars) in revoked_ids:
             out.append(host)
     return out
 
@@ -48,7 +52,7 @@ def broker_certificates(brokers, hostvars, broker_host=None):
     out = []
     for host in brokers or ():
         names = []
-        for name in (host, hostvars[host].get("ansible_host", host), broker_host or host):
+        for name in (host, _vars_of(host, hostvars).get("ansible_host", host), broker_host or host):
             if name and str(name) not in names:
                 names.append(str(name))
         ips = [name for name in names if naming.ip_address(name) is not None]

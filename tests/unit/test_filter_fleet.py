@@ -81,3 +81,21 @@ def test_every_filter_is_registered_and_documented_beside_it():
     for name in names:
         with open(os.path.join(os.path.dirname(fleet.__file__), name + ".yml"), encoding="utf-8") as handle:
             assert yaml.safe_load(handle)["DOCUMENTATION"]["name"] == name
+
+
+class CountingHostvars(dict):
+    """hostvars that count lookups: each one computes a host's variables in Ansible."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.lookups = 0
+
+    def __getitem__(self, key):
+        self.lookups += 1
+        return super().__getitem__(key)
+
+
+def test_each_host_s_variables_are_computed_once():
+    hostvars = CountingHostvars(HOSTVARS)
+    revoked_meters(["meter-1", "meter-2", "meter-3", "meter-4"], hostvars, {"crl": {"revoked": []}})
+    assert hostvars.lookups == 4
