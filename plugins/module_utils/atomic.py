@@ -47,12 +47,14 @@ def write_atomic(path, data, mode=0o600, owner=None):
     not even for an instant), fsynced, then renamed over the target, so an interrupted run leaves
     either the old file or the new one, never half of one. Where the kernel offers it (Linux
     ``O_TMPFILE``) that file has no name until it is complete, so even a SIGKILL mid-write leaves
-    nothing behind in the directory (only a kill in the microseconds between naming the complete
-    file and the rename can leave a whole ``.tmp-*`` copy). An unchanged file is not touched (its mtime stays), but a
-    wrong mode is corrected.
+    nothing behind in the directory. Only a kill in the microseconds between naming the complete file and the rename
+    can leave a whole copy (never a part), under the target's own name ``.<name>.tmp`` (see ``temp_name``), and the
+    next call for that target removes it, so a leftover lives until the next run at most.
+    An unchanged file is not touched (its mtime stays), but a wrong mode is corrected.
     """
     if isinstance(data, str):
         data = data.encode("utf-8")
+    _unlink_quietly(temp_name(path))
     current = read_bytes(path)
     if current == data:
         st = os.stat(path)
@@ -76,10 +78,35 @@ def write_atomic(path, data, mode=0o600, owner=None):
     return True
 
 
+def temp_name(path):
+    """The name under which a write of ``path`` makes its complete new content visible just before the rename:
+    ``.<name>.tmp`` beside it. Only whole files ever carry it (the O_TMPFILE path names a file once it is complete),
+    so the next write of ``path`` may remove it unconditionally: at worst that is another writer's complete copy,
+    and that writer links its file again (``_rename_over``)."""
+    directory, name = os.path.split(os.path.abspath(path))
+    return os.path.join(directory, "." + name[:240] + ".tmp")
+
+
+def clear_leftovers_in(directory):
+    """Remove every whole copy a killed writer left in ``directory`` (``.<name>.tmp`` and its random variants), also
+    those of targets no run writes again. Only for directories the collection owns (the PKI, the meter records):
+    there no other program names files like that. Returns the names removed."""
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return []
+    removed = []
+    for entry in entries:
+        if entry.name.startswith(".") and entry.name.endswith(".tmp") and entry.is_file(follow_symlinks=False):
+            _unlink_quietly(entry.path)
+            removed.append(entry.name)
+    return sorted(removed)
+
+
 def _write_unnamed(directory, data, mode, target, owner=None):
     """Write ``data`` to an O_TMPFILE file, give it a temporary name only once it is complete, and rename that over
     ``target`` straight away (before closing anything: every call that lets go of the GIL between naming and
-    renaming widens the window in which a SIGKILL leaves a whole ``.tmp-*`` copy, measured with 16 threads).
+    renaming widens the window in which a SIGKILL leaves a whole ``.<name>.tmp`` copy, measured with 16 threads).
 
     Returns True when written, or None where O_TMPFILE or /proc is not available (the caller falls back).
     """
@@ -100,28 +127,52 @@ def _write_unnamed(directory, data, mode, target, owner=None):
         os.close(fd)
         return None
     try:
-        for _attempt in range(10):
-            name = os.path.join(directory, ".tmp-" + os.urandom(6).hex())
-            try:
-                os.link(str(fd), name, src_dir_fd=proc_fd, follow_symlinks=True)
-            except FileExistsError:
-                continue
-            except OSError:
-                return None
-            try:
-                os.replace(name, target)
-            except BaseException:
-                _unlink_quietly(name)
-                raise
-            return True
-        return None
+        return _rename_over(fd, proc_fd, target)
     finally:
         os.close(proc_fd)
         os.close(fd)
 
 
+def _rename_over(fd, proc_fd, target):
+    """Give the complete O_TMPFILE file ``fd`` the target's temporary name and rename it over ``target`` at once.
+
+    The target's own temporary name first; a random one while another writer of the same target holds it. A rename
+    that finds its name gone (another writer's start removed it, taking it for a leftover) links the file again,
+    unless it already is the target (that other writer renamed it). None when linking is impossible.
+    """
+    base = temp_name(target)
+    names = [base] + [base[: -len(".tmp")] + "." + os.urandom(6).hex() + ".tmp" for _n in range(10)]
+    for name in names * 2:
+        try:
+            os.link(str(fd), name, src_dir_fd=proc_fd, follow_symlinks=True)
+        except FileExistsError:
+            continue
+        except OSError:
+            return None
+        try:
+            os.replace(name, target)
+        except FileNotFoundError:
+            if _is_file(fd, target):
+                return True
+            continue
+        except BaseException:
+            _unlink_quietly(name)
+            raise
+        return True
+    return None
+
+
+def _is_file(fd, path):
+    try:
+        here, there = os.fstat(fd), os.stat(path)
+    except OSError:
+        return False
+    return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+
+
 def _write_named(directory, data, mode, owner=None):
-    """Fallback: a named temporary file, removed again when the write fails."""
+    """Fallback: a named temporary file, removed again when the write fails. A SIGKILL during the write can leave
+    this ``.tmp-*`` file (possibly partial: it is never renamed by anyone, and no cleanup touches it)."""
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
     try:
         try:

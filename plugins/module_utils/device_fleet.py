@@ -25,6 +25,7 @@ import time
 from ansible.module_utils.common.arg_spec import ArgumentSpecValidator
 
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import meter_spec, naming
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.atomic import clear_leftovers_in
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_mqtt import run_mqtt
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_plan import template_text
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_preflight import preflight
@@ -352,6 +353,9 @@ def run_fleet(fleet, check_mode=False, client_factory=WhatWattClient, verifier_f
     start = time.monotonic()
     check_monitor(fleet, check_mode)
     order, inputs, problems = batch_inputs(fleet["devices"], fleet, unresolved)
+    if not check_mode:  # what a run killed mid-write left in the records (see atomic.write_atomic)
+        for record_dir in sorted({opts["record_dir"] for opts in inputs.values() if opts.get("record_dir")}):
+            clear_leftovers_in(record_dir)
     workers = max(1, int(fleet.get("workers") or 16))
     mode = fleet.get("verify") or "changed"
     outcomes = {name: dict(changed=False, failed=True, msg="; ".join(errors)) for name, errors in problems.items()}

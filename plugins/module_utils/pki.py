@@ -18,7 +18,12 @@ import re
 
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import naming
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import pki_crypto as c
-from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.atomic import ensure_dir, read_bytes, write_atomic
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.atomic import (
+    clear_leftovers_in,
+    ensure_dir,
+    read_bytes,
+    write_atomic,
+)
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.pki_crypto import PkiError
 
 # Why a leaf is (re)issued. ``revoked`` is the one reason that never leads to an issue.
@@ -644,6 +649,8 @@ class FleetPki:
         """Bring the directory to the wanted state (or tell what would change in check mode)."""
         for folder in (self.path, self._p("servers"), self._p("clients")):
             self._ensure_dir(folder)
+            if not self.check_mode:  # what a run killed mid-write left (see atomic.write_atomic)
+                clear_leftovers_in(folder)
         state = self._load_state()
         state_before = json.dumps(state, sort_keys=True)
         ca_before = self._ca_summary_or_none(self._p("ca.crt"))

@@ -107,6 +107,20 @@ def test_check_then_apply_then_rerun_then_check(pki_dir, tmp_path, devices):
     assert run(options, check_mode=True)["changed_devices"] == []
 
 
+def test_a_run_removes_the_copies_a_killed_run_left_in_the_records(pki_dir, tmp_path, devices):
+    record_dir = tmp_path / "rec"
+    options = fleet_options(pki_dir, record_dir, devices)
+    run(options)
+    files = mtimes(record_dir)
+    leftovers = [record_dir / ".fleet-0.key.tmp", record_dir / ".fleet-1.previous.key.tmp"]
+    for path in leftovers:
+        path.write_text("-----BEGIN PRIVATE KEY-----\n")
+    run(options, check_mode=True)
+    assert all(path.exists() for path in leftovers)
+    assert run(options)["changed_devices"] == []
+    assert mtimes(record_dir) == files
+
+
 def test_one_meter_failing_leaves_the_others_done(pki_dir, tmp_path, devices):
     options = fleet_options(pki_dir, tmp_path / "rec", devices)
     options["devices"][1]["port"] = 1  # nothing listens there

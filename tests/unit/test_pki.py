@@ -236,6 +236,20 @@ def fleet(path, **kwargs):
     return p.FleetPki(str(path), **kwargs).run()
 
 
+def test_a_run_removes_what_a_killed_run_left_and_check_mode_does_not(tmp_path):
+    """A whole copy a SIGKILL left under a key's temporary name (atomic.write_atomic), also of a key no run
+    rewrites, is removed by the next run, never by check mode."""
+    root = tmp_path / "pki"
+    fleet(root)
+    leftovers = [root / "clients" / ".whatwatt-001.key.tmp", root / "clients" / ".gone.key.tmp", root / ".ca.key.tmp"]
+    for path in leftovers:
+        path.write_text("-----BEGIN PRIVATE KEY-----\n")
+    assert fleet(root, check_mode=True)["changed"] is False
+    assert all(path.exists() for path in leftovers)
+    assert fleet(root)["changed"] is False
+    assert not any(path.exists() for path in leftovers)
+
+
 def test_check_mode_on_empty_dir_writes_nothing(tmp_path):
     root = tmp_path / "pki"
     result = fleet(root, check_mode=True)
