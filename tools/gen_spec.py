@@ -107,8 +107,9 @@ _BATCH_ENTRY = """  batch:
         M(whatwatt.secure_mqtt.device_fleet) resolves and validates every meter's own variables itself, and a meter
         whose variables are wrong fails alone, naming the field.
       - Registers C(whatwatt_device_fleet) (every meter's outcome) and C(__whatwatt_report) (the meters that changed or
-        failed) on every host of the batch; the playbook then reports each of those with
-        M(whatwatt.secure_mqtt.device_fleet_result) and ends the others without a task of their own.
+        failed) on every host of the batch; C(tasks/meters.yml) queues those for the report play after the
+        batches (C(tasks/meters-report.yml), M(whatwatt.secure_mqtt.device_fleet_result) per queued meter) and
+        ends the play when the batch's failures exceed C(whatwatt_max_fail_percentage); the others get no task.
     author:
       - whatwatt.secure_mqtt contributors"""
 

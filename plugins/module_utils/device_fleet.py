@@ -403,16 +403,31 @@ def run_fleet(fleet, check_mode=False, client_factory=WhatWattClient, verifier_f
         if "msg" not in outcome:
             outcome["msg"] = _summary(outcome, check_mode)
     names = [name for name in order if name in outcomes]
+    failed = [n for n in names if outcomes[n].get("failed")]
+    stop = rollout_stops(len(failed), len(names), fleet.get("max_fail_percentage", 100))
     return dict(
+        stop_rollout=stop,
+        stop_message=(
+            f"{len(failed)} of {len(names)} meters of this batch failed, more than max_fail_percentage"
+            f" {fleet.get('max_fail_percentage')} %: the rollout stops here, later batches are not touched"
+            if stop
+            else ""
+        ),
         changed=any(outcomes[n].get("changed") for n in names),
         devices={name: outcomes[name] for name in names},
         changed_devices=[n for n in names if outcomes[n].get("changed")],
-        failed_devices=[n for n in names if outcomes[n].get("failed")],
+        failed_devices=failed,
         verified_devices=[n for n in names if outcomes[n].get("verified")],
         rolled_back_devices=[n for n in names if outcomes[n].get("rolled_back")],
         elapsed=_since(start),
         timings=timings,
     )
+
+
+def rollout_stops(failed, meters, max_fail_percentage):
+    """Ansible's ``max_fail_percentage`` rule for one batch: stop when more than that percentage of its meters
+    failed (100: never; 0: at the first failure)."""
+    return meters > 0 and failed * 100 > max_fail_percentage * meters
 
 
 # A meter that does not answer is tried once in the plan's pass, then again with its remaining attempts once the

@@ -122,6 +122,14 @@ FIELDS = dict(
     rollback=dict(type="bool", default=True, description="Put back the previous settings of a meter that fails."),
     drift=dict(type="str", default="change", choices=["change", "fail"], description="What check mode does on drift."),
     workers=dict(type="int", default=16, description="Meters worked on at the same time (threads)."),
+    max_fail_percentage=dict(
+        type="int",
+        default=100,
+        description=[
+            "Stop the rollout when more than this percentage of the batch's meters failed: the result's"
+            " C(stop_rollout) is then true (Ansible's rule for the play keyword of the same name).",
+        ],
+    ),
 )
 
 # The meter's MQTT fields of device_mqtt (beside its own ``mode``).
@@ -193,6 +201,7 @@ FLEET = (
     "rollback",
     "drift",
     "workers",
+    "max_fail_percentage",
     "name_check_ignores_ip_sans",
     "single_broker_certificate",
 )
@@ -363,6 +372,14 @@ ROLE_OPTIONS = dict(
     whatwatt_device_workers=dict(
         field="workers",
         description="Meters of a batch worked on at the same time (threads in the controller process).",
+    ),
+    whatwatt_max_fail_percentage=dict(
+        field="max_fail_percentage",
+        description=[
+            "Stop the rollout after a batch in which more than this percentage of the meters failed: later batches"
+            " are not touched (C(site.yml) default 100: never; C(rotate.yml) and C(ca_rollover.yml) set"
+            " C(whatwatt_rotate_max_fail_percentage), default 0).",
+        ],
     ),
 )
 

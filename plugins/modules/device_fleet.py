@@ -253,6 +253,15 @@ options:
     description: Meters worked on at the same time (threads in the controller process).
     type: int
     default: 16
+  max_fail_percentage:
+    description:
+      - Stop the rollout when more than this percentage of the batch's meters failed (Ansible's rule for the play
+        keyword of the same name), reported as RV(stop_rollout); the module itself only reports it.
+      - C(playbooks/tasks/meters.yml) ends the play on it, so the batches after a bad one are not touched
+        (its meters fail in the report play, after it).
+    type: int
+    default: 100
+    version_added: 2.0.0
   name_check_ignores_ip_sans:
     description:
       - The meters' server-name check knows DNS names (and the CN) only, not IP SANs (the vendor does not say).
@@ -380,6 +389,19 @@ timings:
   returned: always
   type: dict
   sample: {push: 1.8, verify: 4.2}
+stop_rollout:
+  description: Whether more than O(max_fail_percentage) of the batch's meters failed.
+  returned: always
+  type: bool
+  version_added: 2.0.0
+stop_message:
+  description: Why the rollout stops (how many of the batch failed), empty when it does not.
+  returned: always
+  type: str
+  sample: >-
+    2 of 10 meters of this batch failed, more than max_fail_percentage 0 %: the rollout stops here, later batches
+    are not touched
+  version_added: 2.0.0
 counts:
   description: How many meters the batch held, changed, verified, failed and rolled back (whatever O(outcomes) says).
   returned: always

@@ -133,6 +133,20 @@ def test_one_meter_failing_leaves_the_others_done(pki_dir, tmp_path, devices):
     assert "fleet-2" in result["devices"]["fleet-2"]["msg"] and "topic" in result["devices"]["fleet-2"]["msg"]
     assert devices[2].calls() == []
     assert devices[0].mqtt_view()["enable"] is True and devices[3].mqtt_view()["enable"] is True
+    assert result["stop_rollout"] is False and result["stop_message"] == ""  # default 100: never stops
+    stopping = run(dict(options, max_fail_percentage=49))
+    assert stopping["stop_rollout"] is True, stopping
+    assert stopping["stop_message"].startswith("2 of 4 meters of this batch failed, more than max_fail_percentage 49 %")
+    assert run(dict(options, max_fail_percentage=50))["stop_rollout"] is False
+
+
+@pytest.mark.parametrize(
+    ("failed", "meters", "percentage", "stops"),
+    [(0, 10, 0, False), (1, 10, 0, True), (1, 10, 10, False), (2, 10, 10, True), (10, 10, 100, False)]
+    + [(0, 0, 0, False)],
+)
+def test_the_rollout_stops_by_ansibles_max_fail_percentage_rule(failed, meters, percentage, stops):
+    assert df.rollout_stops(failed, meters, percentage) is stops
 
 
 def test_report_interval_is_part_of_the_meter_outcome(pki_dir, tmp_path, devices):

@@ -83,6 +83,13 @@ BATCH_PLAYBOOK = """
   tasks:
     - name: The batch's meters
       ansible.builtin.import_tasks: {tasks}
+
+- name: The report play, the changed and failed meters only
+  hosts: "{{{{ hostvars['localhost']['__whatwatt_reported'] | default([]) }}}}"
+  gather_facts: false
+  tasks:
+    - name: The outcome
+      ansible.builtin.import_tasks: {report}
 """
 
 
@@ -99,8 +106,8 @@ def test_the_role_resolves_each_meter_with_ansibles_precedence(tmp_path):
 
 
 def test_the_playbooks_batch_entry_point_validates_each_meter_in_the_batch_task(tmp_path):
-    tasks = ROOT / "playbooks" / "tasks" / "meters.yml"
-    out, requests = _run_fleet(tmp_path, BATCH_PLAYBOOK.format(tasks=tasks), limit="meters")
+    tasks, report = ROOT / "playbooks" / "tasks" / "meters.yml", ROOT / "playbooks" / "tasks" / "meters-report.yml"
+    out, requests = _run_fleet(tmp_path, BATCH_PLAYBOOK.format(tasks=tasks, report=report), limit="meters")
     recap = dict(re.findall(r"^(meter-[a-e])\s+:\s+(.*)$", out, re.MULTILINE))
     assert "failed=1" in recap["meter-c"] and "failed=0" in recap["meter-a"] and "failed=0" in recap["meter-b"], out
     # no per-host validation task: device_fleet refuses meter-c itself, naming the variable, and never calls it
