@@ -404,12 +404,13 @@ def run_fleet(fleet, check_mode=False, client_factory=WhatWattClient, verifier_f
             outcome["msg"] = _summary(outcome, check_mode)
     names = [name for name in order if name in outcomes]
     failed = [n for n in names if outcomes[n].get("failed")]
-    stop = rollout_stops(len(failed), len(names), fleet.get("max_fail_percentage", 100))
+    limit = fleet.get("max_fail_percentage", 100)
+    stop = rollout_stops(len(failed), len(names), limit)
     return dict(
         stop_rollout=stop,
         stop_message=(
-            f"{len(failed)} of {len(names)} meters of this batch failed, more than max_fail_percentage"
-            f" {fleet.get('max_fail_percentage')} %: the rollout stops here, later batches are not touched"
+            f"{len(failed)} of {len(names)} meters of this batch failed, more than max_fail_percentage {limit} %:"
+            " the rollout stops here, later batches are not touched"
             if stop
             else ""
         ),
