@@ -11,6 +11,7 @@ from ansible_collections.whatwatt.secure_mqtt.plugins.filter.fleet import (
     broker_certificates,
     meter_client_ids,
     pki_problems,
+    report_batches,
     revoked_meters,
 )
 
@@ -77,7 +78,7 @@ def test_every_filter_is_registered_and_documented_beside_it():
     from ansible_collections.whatwatt.secure_mqtt.plugins.filter import fleet
 
     names = FilterModule().filters()
-    assert set(names) == {"meter_client_ids", "revoked_meters", "broker_certificates", "pki_problems"}
+    assert set(names) == {"meter_client_ids", "revoked_meters", "broker_certificates", "pki_problems", "report_batches"}
     for name in names:
         with open(os.path.join(os.path.dirname(fleet.__file__), name + ".yml"), encoding="utf-8") as handle:
             assert yaml.safe_load(handle)["DOCUMENTATION"]["name"] == name
@@ -99,3 +100,50 @@ def test_each_host_s_variables_are_computed_once():
     hostvars = CountingHostvars(HOSTVARS)
     revoked_meters(["meter-1", "meter-2", "meter-3", "meter-4"], hostvars, {"crl": {"revoked": []}})
     assert hostvars.lookups == 4
+
+
+def _batches(hosts, serial):
+    """The batches ansible-playbook makes of ``hosts`` with ``serial`` (executor/playbook_executor.py: the last
+    size repeats, a size <= 0 takes all that are left, no sizes is one batch)."""
+    hosts, out, item = list(hosts), [], 0
+    serial = serial or [-1]
+    while hosts:
+        size = int(serial[min(item, len(serial) - 1)])
+        if size <= 0:
+            out.append(hosts)
+            break
+        out.append(hosts[:size])
+        hosts = hosts[size:]
+        item += 1
+    return out
+
+
+@pytest.mark.parametrize(
+    "failed, expected",
+    [
+        ((), [3, 3, 3, 0]),
+        (range(10), [0]),  # all failed: one batch, as without batches
+        (range(7), [8, 0]),  # the first batch reaches its first meter that did not fail
+        (range(3, 10), [0]),  # only failed meters after the first batch: one batch
+        (range(2, 6), [3, 4, 0]),
+        ((0, 1, 2, 9), [4, 3, 0]),
+    ],
+)
+def test_report_batches_never_hold_only_failed_meters_but_the_last(failed, expected):
+    hosts = [f"m{index}" for index in range(10)]
+    failed = [hosts[index] for index in failed]
+    serial = report_batches(hosts, failed, 3)
+    assert serial == expected
+    batches = _batches(hosts, serial)
+    assert [host for batch in batches for host in batch] == hosts
+    assert all(set(batch) - set(failed) for batch in batches[:-1])
+    assert len(batches) == 1 or set(batches[-1]) - set(failed)
+
+
+def test_report_batches_of_a_large_queue_are_bounded_and_without_batches_when_asked():
+    hosts = [f"m{index}" for index in range(10000)]
+    failed = hosts[::3]  # every third meter failed
+    batches = _batches(hosts, report_batches(hosts, failed, 250))
+    assert max(map(len, batches)) <= 250 and len(batches) == 40
+    assert report_batches(hosts, failed, 0) == [] and report_batches([], [], 250) == []
+    assert _batches(hosts, report_batches(hosts, failed, 0)) == [hosts]

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from ansible.errors import AnsibleUndefinedVariable
 
 from harness.certs import InMemoryCa
@@ -102,7 +103,7 @@ def test_the_role_resolves_each_meter_with_ansibles_precedence(tmp_path):
     assert "'nowhere_defined' is undefined" in out.split("TASK [The batch, without the role")[0]
     assert "OUTCOME meter-e: whatwatt_client_id: 'nowhere_defined' is undefined" in out, out[-3000:]
     assert requests["c"] == []
-    _assert_precedence(out)
+    _assert_precedence(out, batch=2)
 
 
 def test_the_playbooks_batch_entry_point_validates_each_meter_in_the_batch_task(tmp_path):
@@ -120,17 +121,43 @@ def test_the_playbooks_batch_entry_point_validates_each_meter_in_the_batch_task(
         "meter-a",
         "meter-a",
     ], out
-    _assert_precedence(out)
+    _assert_precedence(out, batch=3)
 
 
-def _assert_precedence(out):
+def _site_report_play():
+    """site.yml's report play as it is (hosts, serial), its task file given by path."""
+    plays = yaml.safe_load((ROOT / "playbooks" / "site.yml").read_text())
+    (play,) = [play for play in plays if play["name"] == "Report each changed or failed meter's outcome"]
+    tasks = str(ROOT / "playbooks" / "tasks" / "meters-report.yml")
+    return dict(play, tasks=[dict(name="The outcome", **{"ansible.builtin.import_tasks": tasks})])
+
+
+def test_site_yml_s_report_play_reaches_every_queued_meter_in_batches(tmp_path):
+    # meter-b's REST port is closed: it fails in the batch task. One meter a batch, in reverse order: the queue is
+    # meter-b (failed), then meter-a (changed, check mode). Report batches of 1 would end the playbook after
+    # meter-b's batch, all failed, and leave meter-a unreported.
+    meters = dict(name="One meter a batch, in reverse", hosts="meters", gather_facts=False, serial=1,
+                  order="reverse_inventory", tasks=[dict(name="The batch's meters", **{
+                      "ansible.builtin.import_tasks": str(ROOT / "playbooks" / "tasks" / "meters.yml")})])  # fmt: skip
+    playbook = yaml.safe_dump([meters, _site_report_play()], sort_keys=False)
+    out, _ = _run_fleet(tmp_path, playbook, limit="meter-a,meter-b", extra=["-e", "whatwatt_report_batch_size=1"],
+                        overrides={"meter-b": {"whatwatt_api_port": 9}})  # fmt: skip
+    recap = dict(re.findall(r"^(meter-[a-e])\s+:\s+(.*)$", out, re.MULTILINE))
+    assert "failed=1" in recap["meter-b"] and "changed=1" in recap["meter-a"], out[-3000:]
+    # one report batch: meter-b with meter-a, the first meter in the queue that did not fail
+    assert out.count("PLAY [Report each changed or failed meter's outcome]") == 1, out[-3000:]
+
+
+def _assert_precedence(out, batch):
     assert '"topic": "play-prefix/custom-a"' in out and '"client_id": "custom-a"' in out, out[-6000:]
-    assert '"topic": "special/b"' in out  # the host's own variable wins over the role default
+    # the host's own variable wins over the role default; the play's lists are the whole batch's (meter-c, failed by
+    # the role's per-host validation, has left the role's batch)
+    assert f'"topic": "special/{batch}/3"' in out, out[-6000:]
     assert "group-prefix" not in out
     assert '"report_interval": 7' in out  # extra vars win over the inventory's 5
 
 
-def _run_fleet(tmp_path, playbook, limit=None):
+def _run_fleet(tmp_path, playbook, limit=None, extra=(), overrides=None):
     pki = InMemoryCa()
     (tmp_path / "pki" / "clients").mkdir(parents=True)
     (tmp_path / "pki" / "ca-bundle.crt").write_text(pki.ca_pem)
@@ -161,7 +188,9 @@ def _run_fleet(tmp_path, playbook, limit=None):
                     "meter-b": {
                         "ansible_host": dev_b.address,
                         "whatwatt_api_port": dev_b.port,
-                        "whatwatt_topic": "special/b",
+                        # the play's host lists as the meter itself sees them (3 meters), not the one-host
+                        # lists meter_vars.host_vars asks ansible-core to build
+                        "whatwatt_topic": "special/{{ ansible_play_batch | length }}/{{ ansible_play_hosts_all | length }}",
                     },  # fmt: skip
                     "meter-c": {
                         "ansible_host": dev_c.address,
@@ -180,6 +209,8 @@ def _run_fleet(tmp_path, playbook, limit=None):
                 },
             },
         }
+        for host, host_vars in (overrides or {}).items():
+            inventory["meters"]["hosts"][host].update(host_vars)
         (tmp_path / "inventory.json").write_text(json.dumps(inventory))
         (tmp_path / "play.yml").write_text(playbook)
         env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(ROOT / ".build" / "collections"),
@@ -188,7 +219,7 @@ def _run_fleet(tmp_path, playbook, limit=None):
         proc = subprocess.run(
             [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(tmp_path / "inventory.json"),
              str(tmp_path / "play.yml"), "--check", "--diff", "-e", "whatwatt_report_interval=7",
-             *(["--limit", limit] if limit else [])],
+             *(["--limit", limit] if limit else []), *extra],
             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=240, check=False,
         )  # fmt: skip
         requests = {name: list(dev.log) for name, dev in (("a", dev_a), ("b", dev_b), ("c", dev_c))}
