@@ -7,6 +7,8 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type  # noqa: UP001 - required by ansible-test sanity
 
+import time
+
 from ansible.errors import AnsibleActionFail
 
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.device_fleet import (
@@ -43,14 +45,18 @@ class ActionModule(SpecAction):
     REQUIRED_ONE_OF = FLEET_EXCLUSIVE
 
     def act(self, args, task_vars, result):
-        unresolved = None
+        unresolved, resolved_in = None, None
         if args.get("hosts") is not None:
             # Each meter's entry from its own variables, here: no per-host task collects them.
+            begin = time.monotonic()
             args["devices"], unresolved = meter_vars.resolve(self._task, task_vars, self._templar, args["hosts"])
+            resolved_in = round(time.monotonic() - begin, 3)
         try:
             outcome = run_fleet(args, check_mode=bool(self._task.check_mode), unresolved=unresolved)
         except FleetError as exc:
             raise AnsibleActionFail(f"device_fleet: {exc}") from None
+        if resolved_in is not None:
+            outcome["timings"] = dict(variables=resolved_in, **outcome["timings"])
         self._record_verifications(args, outcome, result)
         counts = {key: len(outcome[f"{key}_devices"]) for key in ("changed", "verified", "failed", "rolled_back")}
         if args["outcomes"] == "reported":

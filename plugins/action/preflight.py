@@ -19,9 +19,10 @@ class ActionModule(SpecAction):
 
     def act(self, args, task_vars, result):
         root = args["collection_root"] or collection_root_of(__file__)
-        errors = preflight(args["pki_dir"], args["meters"], task_vars.get("hostvars", {}), root)
+        errors, inventory = preflight(args["pki_dir"], args["meters"], task_vars.get("hostvars", {}), root)
         result["changed"] = False
         result["errors"] = errors
+        result.update(inventory)
         if errors:
             result["failed"] = True
             result["msg"] = "The inventory is not complete; nothing was changed: " + "; ".join(errors)

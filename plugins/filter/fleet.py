@@ -12,9 +12,9 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
-from ansible.module_utils.parsing.convert_bool import boolean
 
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import naming
+from ansible_collections.whatwatt.secure_mqtt.plugins.plugin_utils.preflight import client_id_of, marked_revoked
 
 
 def _vars_of(host, hostvars):
@@ -25,23 +25,36 @@ def _vars_of(host, hostvars):
         raise AnsibleFilterError(f"{host!r} is not a host of the inventory") from None
 
 
-def _client_id(host, host_vars):
-    return host_vars.get("whatwatt_client_id", host) or host
+def _known(inventory):
+    """The preflight module's reading of the meters (``client_ids``, ``revoked``), or nothing."""
+    inventory = inventory or {}
+    return inventory.get("client_ids") or {}, set(inventory.get("revoked") or ())
 
 
-def meter_client_ids(hosts, hostvars):
-    """The client ids of ``hosts`` (inventory names), in their order."""
-    return [_client_id(host, _vars_of(host, hostvars)) for host in hosts or ()]
+def meter_client_ids(hosts, hostvars, inventory=None):
+    """The client ids of ``hosts`` (inventory names), in their order; taken from ``inventory`` (the preflight
+    module's result) for the meters it read, from ``hostvars`` for the others."""
+    client_ids, _ = _known(inventory)
+    return [
+        client_ids[host] if host in client_ids else client_id_of(host, _vars_of(host, hostvars)) for host in hosts or ()
+    ]
 
 
-def revoked_meters(hosts, hostvars, pki=None):
-    """The hosts among ``hosts`` that are revoked: marked ``whatwatt_revoked`` or their client id in the PKI's CRL."""
+def revoked_meters(hosts, hostvars, pki=None, inventory=None):
+    """The hosts among ``hosts`` that are revoked: marked ``whatwatt_revoked`` or their client id in the PKI's CRL.
+
+    ``inventory`` (the preflight module's result) gives the marks and client ids of the meters it read; the others
+    are read from ``hostvars``."""
     revoked_ids = {entry.get("name") for entry in ((pki or {}).get("crl") or {}).get("revoked") or ()}
+    client_ids, marked = _known(inventory)
     out = []
     for host in hosts or ():
-        host_vars = _vars_of(host, hostvars)
-        marked = boolean(host_vars.get("whatwatt_revoked", False), strict=False)
-        if marked or _client_id(host, host_vars) in revoked_ids:
+        if host in client_ids:
+            is_marked, client_id = host in marked, client_ids[host]
+        else:
+            host_vars = _vars_of(host, hostvars)
+            is_marked, client_id = marked_revoked(host_vars), client_id_of(host, host_vars)
+        if is_marked or client_id in revoked_ids:
             out.append(host)
     return out
 

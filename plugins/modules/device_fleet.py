@@ -385,10 +385,13 @@ elapsed:
   returned: always
   type: float
 timings:
-  description: Seconds per phase (C(push), and C(verify) and C(rollback) when they ran).
+  description:
+    - Seconds per phase - C(plan) (the pre-flight and one GET per meter), and C(push), C(verify) and C(rollback)
+      when they ran.
+    - C(variables) - with O(hosts), resolving each meter's own variables before the plan.
   returned: always
   type: dict
-  sample: {push: 1.8, verify: 4.2}
+  sample: {variables: 0.4, plan: 1.1, push: 1.8, verify: 4.2}
 stop_rollout:
   description: Whether more than O(max_fail_percentage) of the batch's meters failed.
   returned: always

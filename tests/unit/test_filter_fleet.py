@@ -147,3 +147,19 @@ def test_report_batches_of_a_large_queue_are_bounded_and_without_batches_when_as
     assert max(map(len, batches)) <= 250 and len(batches) == 40
     assert report_batches(hosts, failed, 0) == [] and report_batches([], [], 250) == []
     assert _batches(hosts, report_batches(hosts, failed, 0)) == [hosts]
+
+
+def test_the_preflight_s_reading_spares_the_hostvars_lookups():
+    inventory = dict(client_ids={"meter-1": "whatwatt-001", "meter-3": "whatwatt-003"}, revoked=["meter-3"])
+    hostvars = CountingHostvars(HOSTVARS)
+    assert meter_client_ids(["meter-1", "meter-2", "meter-3"], hostvars, inventory) == [
+        "whatwatt-001",
+        "meter-2",
+        "whatwatt-003",
+    ]
+    assert hostvars.lookups == 1  # meter-2 only: the preflight did not read it
+    pki = {"crl": {"revoked": [{"name": "whatwatt-001"}]}}
+    assert revoked_meters(["meter-1", "meter-3", "meter-4"], hostvars, pki, inventory) == ["meter-1", "meter-3"]
+    assert hostvars.lookups == 2  # meter-4
+    # the same answers as from hostvars alone
+    assert revoked_meters(["meter-1", "meter-3", "meter-4"], HOSTVARS, pki) == ["meter-1", "meter-3"]

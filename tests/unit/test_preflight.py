@@ -41,13 +41,34 @@ def test_meters_without_broker_host_are_named():
     hostvars = {f"m{i}": {"whatwatt_broker_host": "10.0.0.1"} for i in range(3)}
     hostvars.update({f"x{i}": {} for i in range(7)})
     hostvars["x0"] = {"whatwatt_broker_host": ""}
-    (error,) = pf.check_meters(sorted(hostvars), hostvars)
+    (error,), _ = pf.check_meters(sorted(hostvars), hostvars)
     assert error.startswith("whatwatt_broker_host is not set for 7 meter(s) (x0, x1, x2, x3, x4 and 2 more)")
-    assert pf.check_meters(["m0", "m1"], hostvars) == []
+    assert pf.check_meters(["m0", "m1"], hostvars)[0] == []
+
+
+class CountingHostvars(dict):
+    """hostvars that count lookups: each one computes a host's variables in Ansible."""
+
+    lookups = 0
+
+    def get(self, key, default=None):
+        self.lookups += 1
+        return super().get(key, default)
+
+
+def test_the_meters_are_read_once_and_what_later_plays_need_is_kept():
+    hostvars = CountingHostvars(
+        m0={"whatwatt_broker_host": "b", "whatwatt_client_id": "c-0"},
+        m1={"whatwatt_broker_host": "b", "whatwatt_revoked": "yes"},
+        m2={"whatwatt_broker_host": "b", "whatwatt_client_id": ""},
+    )  # fmt: skip
+    errors, inventory = pf.check_meters(["m0", "m1", "m2"], hostvars)
+    assert errors == [] and hostvars.lookups == 3
+    assert inventory == dict(client_ids={"m0": "c-0", "m1": "m1", "m2": "m2"}, revoked=["m1"])
 
 
 def test_preflight_collects_every_error():
-    errors = pf.preflight(None, ["a"], {"a": {}})
+    errors, _ = pf.preflight(None, ["a"], {"a": {}})
     assert [e.split(" ", maxsplit=1)[0] for e in errors] == ["whatwatt_pki_dir", "whatwatt_broker_host"]
 
 
