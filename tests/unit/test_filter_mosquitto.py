@@ -3,11 +3,8 @@
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.whatwatt.secure_mqtt.plugins.filter.mosquitto import (
-    FilterModule,
-    install_plan,
-    upstream_version,
-)
+from ansible_collections.whatwatt.secure_mqtt.plugins.filter.mosquitto import FilterModule, install_plan
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.broker_host import upstream_version
 
 PACKAGES = ["mosquitto", "logrotate"]
 
