@@ -34,7 +34,7 @@ def _known(inventory):
 def meter_client_ids(hosts, hostvars, inventory=None):
     """The client ids of ``hosts`` (inventory names), in their order; taken from ``inventory`` (the preflight
     module's result) for the meters it read, from ``hostvars`` for the others."""
-    client_ids, _ = _known(inventory)
+    client_ids = _known(inventory)[0]
     return [
         client_ids[host] if host in client_ids else client_id_of(host, _vars_of(host, hostvars)) for host in hosts or ()
     ]

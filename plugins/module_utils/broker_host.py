@@ -110,11 +110,11 @@ def inspect(run, read_text, is_dir, which, packages, min_version, acl_plugin="")
     plan = install_plan(out, packages, min_version)
     version, binary = None, which("mosquitto")
     if binary is not None:
-        _, out, err = run([binary, "-h"])  # exits non-zero after its usage text
+        out, err = run([binary, "-h"])[1:]  # exits non-zero after its usage text
         version = help_version(out) or help_version(err)
     plugin = acl_plugin or ""
     if version and version_tuple(version) >= version_tuple(PLUGIN_DIR_VERSION) and not plugin:
-        rc, out, _ = run([dpkg_query, "--listfiles", "mosquitto"])
+        rc, out = run([dpkg_query, "--listfiles", "mosquitto"])[:2]
         plugin = acl_plugin_path(out) if rc == 0 else ""
     return dict(
         os_release={key: os_release[key] for key in ("ID", "VERSION_ID", "VERSION_CODENAME") if key in os_release},

@@ -29,7 +29,8 @@ options:
     elements: str
     required: true
   min_version:
-    description: The lowest upstream Mosquitto version accepted (C(2.0.21)); below it RV(install_plan.state) is C(latest).
+    description:
+      - The lowest upstream Mosquitto version accepted (C(2.0.21)); below it RV(install_plan.state) is C(latest).
     type: str
     required: true
   acl_plugin_path:
@@ -105,11 +106,14 @@ systemd:
   type: bool
 """
 
-import os
+import os  # noqa: E402
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 
-from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.broker_host import BrokerHostError, inspect
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.broker_host import (  # noqa: E402
+    BrokerHostError,
+    inspect,
+)
 
 
 def _read_text(path):

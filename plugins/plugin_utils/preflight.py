@@ -76,11 +76,11 @@ def check_meters(meters, hostvars, required=METER_REQUIRED):
     meters that lack it; and what later plays read of every meter, taken in the same pass (``hostvars[name]``
     computes a meter's variables: 0.5 ms each, 5 s for 10,000 meters, so a run takes it once):
     ``client_ids`` (meter -> client id) and ``revoked`` (the meters marked revoked)."""
-    missing = {var: [] for var, _ in required}
+    missing = {entry[0]: [] for entry in required}
     client_ids, revoked = {}, []
     for name in meters:
         host_vars = hostvars.get(name, {})
-        for var, _ in required:
+        for var, _why in required:
             if _unset(host_vars.get(var)):
                 missing[var].append(name)
         client_ids[name] = client_id_of(name, host_vars)

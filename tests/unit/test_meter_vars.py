@@ -140,8 +140,8 @@ def test_site_yml_s_report_play_reaches_every_queued_meter_in_batches(tmp_path):
                   order="reverse_inventory", tasks=[dict(name="The batch's meters", **{
                       "ansible.builtin.import_tasks": str(ROOT / "playbooks" / "tasks" / "meters.yml")})])  # fmt: skip
     playbook = yaml.safe_dump([meters, _site_report_play()], sort_keys=False)
-    out, _ = _run_fleet(tmp_path, playbook, limit="meter-a,meter-b", extra=["-e", "whatwatt_report_batch_size=1"],
-                        overrides={"meter-b": {"whatwatt_api_port": 9}})  # fmt: skip
+    out = _run_fleet(tmp_path, playbook, limit="meter-a,meter-b", extra=["-e", "whatwatt_report_batch_size=1"],
+                     overrides={"meter-b": {"whatwatt_api_port": 9}})[0]  # fmt: skip
     recap = dict(re.findall(r"^(meter-[a-e])\s+:\s+(.*)$", out, re.MULTILINE))
     assert "failed=1" in recap["meter-b"] and "changed=1" in recap["meter-a"], out[-3000:]
     # one report batch: meter-b with meter-a, the first meter in the queue that did not fail
@@ -190,7 +190,8 @@ def _run_fleet(tmp_path, playbook, limit=None, extra=(), overrides=None):
                         "whatwatt_api_port": dev_b.port,
                         # the play's host lists as the meter itself sees them (3 meters), not the one-host
                         # lists meter_vars.host_vars asks ansible-core to build
-                        "whatwatt_topic": "special/{{ ansible_play_batch | length }}/{{ ansible_play_hosts_all | length }}",
+                        "whatwatt_topic": "special/{{ ansible_play_batch | length }}"
+                        "/{{ ansible_play_hosts_all | length }}",
                     },  # fmt: skip
                     "meter-c": {
                         "ansible_host": dev_c.address,

@@ -41,7 +41,7 @@ def test_meters_without_broker_host_are_named():
     hostvars = {f"m{i}": {"whatwatt_broker_host": "10.0.0.1"} for i in range(3)}
     hostvars.update({f"x{i}": {} for i in range(7)})
     hostvars["x0"] = {"whatwatt_broker_host": ""}
-    (error,), _ = pf.check_meters(sorted(hostvars), hostvars)
+    ((error,), _inventory) = pf.check_meters(sorted(hostvars), hostvars)
     assert error.startswith("whatwatt_broker_host is not set for 7 meter(s) (x0, x1, x2, x3, x4 and 2 more)")
     assert pf.check_meters(["m0", "m1"], hostvars)[0] == []
 
@@ -68,7 +68,7 @@ def test_the_meters_are_read_once_and_what_later_plays_need_is_kept():
 
 
 def test_preflight_collects_every_error():
-    errors, _ = pf.preflight(None, ["a"], {"a": {}})
+    errors = pf.preflight(None, ["a"], {"a": {}})[0]
     assert [e.split(" ", maxsplit=1)[0] for e in errors] == ["whatwatt_pki_dir", "whatwatt_broker_host"]
 
 
