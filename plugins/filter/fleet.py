@@ -107,15 +107,16 @@ def report_batches(reported, failed=None, size=250):
     next_ok = [count] * (count + 1)
     for index in range(count - 1, -1, -1):
         next_ok[index] = index if reported[index] not in failed else next_ok[index + 1]
+    if next_ok[0] == count:
+        return [0]  # every queued meter failed: one batch, as without batches
     sizes, start = [], 0
-    while start < count:
+    while True:
+        # at least size meters, up to the first that did not fail
         end = max(min(start + size, count), next_ok[start] + 1)
-        if next_ok[start] == count or next_ok[min(end, count)] == count:
-            sizes.append(0)  # no meter that did not fail after this batch: it takes all that are left
-            break
+        if next_ok[end] == count:
+            return sizes + [0]  # no meter that did not fail after this batch: it takes all that are left
         sizes.append(end - start)
         start = end
-    return sizes
 
 
 class FilterModule:

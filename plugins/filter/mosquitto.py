@@ -7,18 +7,7 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-from ansible.errors import AnsibleFilterError
-
-from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import broker_host, naming
-
-
-def install_plan(dpkg_show, packages, min_version, package="mosquitto"):
-    """What apt has to do, from dpkg-query's output (``module_utils/broker_host.install_plan``, which the
-    ``mosquitto_info`` module runs on the broker host)."""
-    try:
-        return broker_host.install_plan(dpkg_show, packages, min_version, package)
-    except broker_host.BrokerHostError as exc:
-        raise AnsibleFilterError(f"mosquitto_install_plan: {exc}") from None
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import naming
 
 
 def acl_problems(identities):
@@ -33,4 +22,4 @@ def acl_problems(identities):
 
 class FilterModule:
     def filters(self):
-        return {"mosquitto_install_plan": install_plan, "mosquitto_acl_problems": acl_problems}
+        return {"mosquitto_acl_problems": acl_problems}

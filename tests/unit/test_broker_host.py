@@ -1,4 +1,5 @@
-"""module_utils/broker_host.py: what the mosquitto role reads of a broker host in one call (mosquitto_info)."""
+"""module_utils/broker_host.py: what the mosquitto role reads of a broker host in one call (mosquitto_info), and
+what apt has to do for the broker's packages (``install_plan``)."""
 
 import pytest
 
@@ -93,3 +94,47 @@ def test_no_dpkg_or_a_failing_one_is_named():
 def test_help_version_reads_stdout_text_only_when_it_names_a_version():
     assert bh.help_version(HELP_2021) == "2.0.21"
     assert bh.help_version("Error: Unknown option '-h'.") is None
+
+
+# -- install_plan: what apt has to do, from dpkg-query's output ----------------------------------------
+PACKAGES = ["mosquitto", "logrotate"]
+
+
+def dpkg_rows(*rows):
+    return "".join(f"{name}\t{status}\t{version}\n" for name, status, version in rows)
+
+
+def test_up_to_date_needs_no_apt_run():
+    out = dpkg_rows(("mosquitto", "installed", "2.0.21-1~bpo12+1"), ("logrotate", "installed", "3.21.0-1"))
+    assert bh.install_plan(out, PACKAGES, "2.0.21") == dict(state=None, missing=[], version="2.0.21")
+
+
+def test_a_missing_package_is_installed():
+    out = dpkg_rows(("mosquitto", "installed", "2.0.21-1"), ("logrotate", "config-files", "3.21.0-1"))
+    assert bh.install_plan(out, PACKAGES, "2.0.21") == dict(state="present", missing=["logrotate"], version="2.0.21")
+    assert bh.install_plan("", PACKAGES, "2.0.21") == dict(state="present", missing=PACKAGES, version=None)
+
+
+def test_below_the_minimum_is_upgraded_in_place():
+    out = dpkg_rows(("mosquitto", "installed", "2.0.21-1"), ("logrotate", "installed", "3.21.0-1"))
+    assert bh.install_plan(out, PACKAGES, "2.1.0")["state"] == "latest"
+    old = dpkg_rows(("mosquitto", "installed", "2.0.11-1.2+deb12u1"), ("logrotate", "installed", "3.21.0-1"))
+    assert bh.install_plan(old, PACKAGES, "2.0.21")["state"] == "latest"  # Debian 12's own 2.0.11
+    # numeric, not string, comparison: 2.0.9 < 2.0.21
+    nine = dpkg_rows(("mosquitto", "installed", "2.0.9-1"), ("logrotate", "installed", "1"))
+    assert bh.install_plan(nine, PACKAGES, "2.0.21")["state"] == "latest"
+    epoch = dpkg_rows(("mosquitto", "installed", "1:2.1.2-3"), ("logrotate", "installed", "1"))
+    assert bh.install_plan(epoch, PACKAGES, "2.1.0")["state"] is None
+
+
+def test_upstream_version_drops_epoch_and_revision():
+    assert bh.upstream_version("2.0.21-1~bpo12+1") == "2.0.21"
+    assert bh.upstream_version("1:2.1.2-3") == "2.1.2"
+    assert bh.upstream_version("") is None
+
+
+def test_bad_arguments_are_named():
+    with pytest.raises(bh.BrokerHostError, match="packages must be a non-empty list"):
+        bh.install_plan("", [], "2.0.21")
+    with pytest.raises(bh.BrokerHostError, match="'two' is not a version"):
+        bh.install_plan("", PACKAGES, "two")
