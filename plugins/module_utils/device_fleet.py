@@ -19,6 +19,7 @@ monitoring identity unreadable), and then before any meter is touched.
 from __future__ import absolute_import, division, print_function
 
 
+import collections
 import concurrent.futures
 import time
 
@@ -357,46 +358,33 @@ def run_fleet(fleet, check_mode=False, client_factory=WhatWattClient, verifier_f
         for record_dir in sorted({opts["record_dir"] for opts in inputs.values() if opts.get("record_dir")}):
             clear_leftovers_in(record_dir)
     workers = max(1, int(fleet.get("workers") or 16))
-    mode = fleet.get("verify") or "changed"
     outcomes = {name: dict(changed=False, failed=True, msg="; ".join(errors)) for name, errors in problems.items()}
     # The plan: every meter's pre-flight and one GET, in check mode, so nothing is sent to a refused meter.
-    outcomes.update(_plan(inputs, client_factory, workers))
+    outcomes.update(_elastic_map(lambda name: _plan_one(name, inputs[name], client_factory, late=False), inputs, workers))
     timings = dict(plan=_since(start))
-    to_push = [name for name in order if name in inputs and _ok(outcomes[name]) and outcomes[name]["changed"]]
-    watched = to_push if not check_mode else []
-    if mode == "all":
-        watched = [name for name in order if name in inputs and _ok(outcomes[name])]
-    elif mode == "none":
-        watched = []
-
-    verifier = None
-    if watched:
-        verifier = _start_verifier(fleet, watched, inputs, verifier_factory)
-    try:
-        if verifier is not None:
-            for name in watched:
-                if name not in to_push or check_mode:
-                    verifier.arm(name)  # not pushed in this run: any message from now on counts
-        if not check_mode and to_push:
-            begin = time.monotonic()
-            outcomes.update(
-                _pool_map(
-                    lambda name: _push_and_arm(name, inputs[name], client_factory, verifier),
-                    _args({name: inputs[name] for name in to_push}),
-                    workers,
-                )
-            )
-            timings["push"] = _since(begin)
-        if check_mode and fleet.get("drift") == "fail":
-            for outcome in outcomes.values():
-                if _ok(outcome) and outcome.get("changed"):
-                    outcome.update(failed=True, changed=False, drifted=True, msg=DRIFT_MESSAGE)
-        if verifier is not None:
-            names = [name for name in watched if _ok(outcomes[name]) and (mode == "all" or outcomes[name]["changed"])]
-            timings.update(_verify(fleet, verifier, names, inputs, outcomes, check_mode, client_factory, workers))
-    finally:
-        if verifier is not None:
-            verifier.close()
+    late = {name: (name,) for name in order if name in inputs and _answer_later(outcomes[name], inputs[name])}
+    work = dict(
+        fleet=fleet, inputs=inputs, outcomes=outcomes, check_mode=check_mode, client_factory=client_factory,
+        verifier_factory=verifier_factory, workers=workers,
+    )  # fmt: skip
+    with concurrent.futures.ThreadPoolExecutor(1, "whatwatt-late") as background:
+        # The meters that did not answer are tried again in the background while the others are pushed and
+        # verified; those that answer then get a round of their own.
+        retried = None
+        if late:
+            retried = background.submit(_timed, _retry_late, late, inputs, client_factory, workers)
+        timings.update(_round([name for name in order if name in inputs and name not in late], work))
+        if retried is not None:
+            late_outcomes, timings["late_plan"] = retried.result()
+            outcomes.update(late_outcomes)
+            try:
+                round_two = _round([name for name in order if name in late], work)
+            except FleetError as exc:  # the first round is done: only the meters of this one are refused
+                round_two = {}
+                for name in late:
+                    if _ok(outcomes[name]) and outcomes[name].get("changed") and not check_mode:
+                        outcomes[name] = dict(changed=False, failed=True, msg=f"{name}: not pushed: {exc}")
+            timings.update({f"late_{phase}": seconds for phase, seconds in round_two.items()})
 
     for name in order:
         outcome = outcomes[name]
@@ -431,29 +419,65 @@ def rollout_stops(failed, meters, max_fail_percentage):
     return meters > 0 and failed * 100 > max_fail_percentage * meters
 
 
-# A meter that does not answer is tried once in the plan's pass, then again with its remaining attempts once the
-# rest of the batch is planned, all such meters at the same time (up to this many threads): a fleet with meters
-# offline costs about one timeout plus one round of retries, not a worker per silent meter for all its attempts.
+# A meter that does not answer is tried once in the plan's pass, then again with its remaining attempts in the
+# background while the rest of the batch is pushed and verified, all such meters at the same time (up to this many
+# threads): a fleet with meters offline costs about one timeout plus one round of retries, not a worker per silent
+# meter for all its attempts.
 LATE_WORKERS = 256
+# In the plan's pass a meter that has not answered after this many seconds (a healthy one answers its two or three
+# GETs in well under a second) stops counting against ``workers``: the next meter starts, so a hundred silent
+# meters cost one timeout side by side instead of a hundred timeouts / ``workers``. At most LATE_WORKERS run at once.
+SLOW_AFTER = 1.0
 
 
-def _plan(inputs, client_factory, workers):
-    """Every meter's plan (pre-flight + check mode); the meters that never answered are retried at the end."""
-    outcomes = _pool_map(
-        lambda name: push_one(name, inputs[name], True, client_factory, True, attempts=(0, 0)), _args(inputs), workers
+def _plan_one(name, options, client_factory, late):
+    """One meter's plan (pre-flight + check mode): a first try (one attempt at a call that gets no answer) or, with
+    ``late``, the remaining attempts of a meter whose first try got no answer."""
+    attempts = (options["retries"] - 1, 1) if late else (0, 0)
+    return push_one(name, options, True, client_factory, True, attempts=attempts)
+
+
+def _answer_later(outcome, options):
+    return bool(outcome.get("unreachable") and options["retries"])
+
+
+def _retry_late(late, inputs, client_factory, workers):
+    return _pool_map(
+        lambda name: _plan_one(name, inputs[name], client_factory, late=True),
+        late,
+        max(workers, min(len(late), LATE_WORKERS)),
     )
-    late = {name: (name,) for name, out in outcomes.items() if out.get("unreachable") and inputs[name]["retries"]}
-    if late:
-        outcomes.update(
-            _pool_map(
-                lambda name: push_one(
-                    name, inputs[name], True, client_factory, True, attempts=(inputs[name]["retries"] - 1, 1)
-                ),
-                late,
-                max(workers, min(len(late), LATE_WORKERS)),
-            )
-        )
-    return outcomes
+
+
+def _timed(function, *args):
+    begin = time.monotonic()
+    return function(*args), _since(begin)
+
+
+def _elastic_map(function, keys, workers, slow_after=SLOW_AFTER, ceiling=LATE_WORKERS, clock=time.monotonic):
+    """``{key: function(key)}`` for ``keys``, in order, with at most ``workers`` calls running that started less
+    than ``slow_after`` seconds ago, and at most ``max(workers, ceiling)`` in all."""
+    keys = list(keys)
+    if not keys:
+        return {}
+    ceiling = max(workers, ceiling)
+    results, running = {}, {}
+    queue = collections.deque(keys)
+    with concurrent.futures.ThreadPoolExecutor(min(len(keys), ceiling), "whatwatt-plan") as pool:
+        while queue or running:
+            now = clock()
+            young = [started for _key, started in running.values() if now - started < slow_after]
+            while queue and len(young) < workers and len(running) < ceiling:
+                key = queue.popleft()
+                running[pool.submit(function, key)] = (key, now)
+                young.append(now)
+            # Wake up when a call ends, or when the oldest young one turns slow and frees its slot.
+            wait = max(0.01, min(young) + slow_after - now) if queue and young else None
+            done, _pending = concurrent.futures.wait(running, timeout=wait, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in done:
+                key, _started = running.pop(future)
+                results[key] = future.result()
+    return {key: results[key] for key in keys}
 
 
 def _args(inputs):
@@ -466,6 +490,52 @@ def _ok(outcome):
 
 def _since(begin):
     return round(time.monotonic() - begin, 2)
+
+
+def _round(names, work):
+    """Monitor, push and verify ``names`` (planned, in order); their outcomes are updated in
+    ``work['outcomes']``. Returns the seconds per phase."""
+    fleet, inputs, outcomes, check_mode = work["fleet"], work["inputs"], work["outcomes"], work["check_mode"]
+    client_factory, workers = work["client_factory"], work["workers"]
+    mode = fleet.get("verify") or "changed"
+    timings = {}
+    to_push = [name for name in names if _ok(outcomes[name]) and outcomes[name]["changed"]]
+    watched = to_push if not check_mode else []
+    if mode == "all":
+        watched = [name for name in names if _ok(outcomes[name])]
+    elif mode == "none":
+        watched = []
+
+    verifier = None
+    if watched:
+        verifier = _start_verifier(fleet, watched, inputs, work["verifier_factory"])
+    try:
+        if verifier is not None:
+            for name in watched:
+                if name not in to_push or check_mode:
+                    verifier.arm(name)  # not pushed in this run: any message from now on counts
+        if not check_mode and to_push:
+            begin = time.monotonic()
+            outcomes.update(
+                _pool_map(
+                    lambda name: _push_and_arm(name, inputs[name], client_factory, verifier),
+                    _args({name: inputs[name] for name in to_push}),
+                    workers,
+                )
+            )
+            timings["push"] = _since(begin)
+        if check_mode and fleet.get("drift") == "fail":
+            for name in names:
+                outcome = outcomes[name]
+                if _ok(outcome) and outcome.get("changed"):
+                    outcome.update(failed=True, changed=False, drifted=True, msg=DRIFT_MESSAGE)
+        if verifier is not None:
+            verified = [name for name in watched if _ok(outcomes[name]) and (mode == "all" or outcomes[name]["changed"])]
+            timings.update(_verify(fleet, verifier, verified, inputs, outcomes, check_mode, client_factory, workers))
+    finally:
+        if verifier is not None:
+            verifier.close()
+    return timings
 
 
 def _push_and_arm(name, options, client_factory, verifier):

@@ -5,6 +5,7 @@ report interval, drift, and the per-host outcome. Meters are the local fake (127
 verification against a real broker is in test_device_fleet_verify.py."""
 
 import json
+import threading
 import time
 
 import pytest
@@ -260,3 +261,41 @@ def test_meters_that_never_answer_are_retried_together_at_the_end_and_named(pki_
     # after 3 x 0.5 s).
     seconds = [times[1] for times in silent.accepted]
     assert max(seconds) - min(seconds) < 0.3, seconds
+
+
+def test_a_meter_that_answers_only_on_its_retry_is_pushed_after_the_others(pki_dir, tmp_path, devices):
+    late = devices[1]
+    late.delay = 0.8  # the first GET times out (0.5 s); the meter answers again before its retry
+    threading.Timer(0.3, setattr, (late, "delay", 0)).start()
+    result = run(fleet_options(pki_dir, tmp_path, devices[:3], timeout=0.5, retries=2, workers=1))
+    assert result["failed_devices"] == [], result["devices"]
+    assert result["changed_devices"] == NAMES[:3]
+    assert {"plan", "push", "late_plan", "late_push"} <= set(result["timings"]), result["timings"]
+    # Its settings were pushed in a round of its own, after the other meters'.
+    assert [method for method, *_rest in late.calls() if method != "GET"], late.calls()
+
+
+def test_the_plan_s_silent_meters_stop_holding_a_worker_after_slow_after():
+    running, peak, lock = [0], [0], threading.Lock()
+
+    def call(key):
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.6 if key.startswith("silent") else 0.01)
+        with lock:
+            running[0] -= 1
+        return key.upper()
+
+    keys = [f"silent-{n}" for n in range(6)] + [f"m-{n}" for n in range(20)]
+    begin = time.monotonic()
+    result = df._elastic_map(call, keys, workers=2, slow_after=0.05, ceiling=8)
+    elapsed = time.monotonic() - begin
+    assert list(result) == keys and result["m-3"] == "M-3"
+    # Six 0.6 s calls on two workers take 1.8 s one after the other; here they ran side by side, and never more
+    # than the ceiling at once.
+    assert elapsed < 1.2, elapsed
+    assert peak[0] <= 8
+    running[0] = peak[0] = 0
+    df._elastic_map(call, [f"m-{n}" for n in range(20)], workers=2, slow_after=5, ceiling=8)
+    assert peak[0] <= 2  # calls that answer in time: never more than the workers
