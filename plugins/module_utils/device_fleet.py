@@ -345,7 +345,9 @@ def run_fleet(fleet, check_mode=False, client_factory=WhatWattClient, verifier_f
     3. push the meters that differ (``run_mqtt`` re-plans, so a meter that changed meanwhile is still right);
        each one is armed for verification when its push is done;
     4. verify them (and, with ``verify: all``, the unchanged ones), then roll back the pushed meters that
-       failed.
+       failed;
+    5. a meter that got no answer in the plan (one attempt) is tried again, with its remaining attempts, in the
+       background during 2-4; those that answer then go through 2-4 in a round of their own.
 
     ``devices`` in the result maps each meter's name to ``{changed, failed, msg, ...}``; ``changed``,
     ``failed``, ``verified`` and ``rolled_back`` list the names. ``changed`` of the run itself is true when
@@ -382,8 +384,9 @@ def run_fleet(fleet, check_mode=False, client_factory=WhatWattClient, verifier_f
             except FleetError as exc:  # the first round is done: only the meters of this one are refused
                 round_two = {}
                 for name in late:
-                    if _ok(outcomes[name]) and outcomes[name].get("changed") and not check_mode:
-                        outcomes[name] = dict(changed=False, failed=True, msg=f"{name}: not pushed: {exc}")
+                    outcome = outcomes[name]
+                    if _ok(outcome) and (outcome.get("changed") or fleet.get("verify") == "all"):
+                        outcomes[name] = dict(changed=False, failed=True, msg=f"{name}: {exc}")
             timings.update({f"late_{phase}": seconds for phase, seconds in round_two.items()})
 
     for name in order:

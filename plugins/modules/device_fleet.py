@@ -22,6 +22,11 @@ description:
     when some will change, the monitor connects and subscribes to their topics B(before) anything is pushed (a
     meter's first message after its push is never missed), then the meters that differ are pushed, each one
     counted for verification from the moment its push is done.
+  - A meter that does not answer costs about one O(timeout), not a worker for all its attempts. In the plan it is
+    tried once, and after 1 s of silence it stops counting against O(workers) (the next meter starts; at most 256
+    meters wait at once). Its remaining O(retries) run in the background, all such meters side by side, while
+    the others are pushed and verified; if it answers then, it is pushed and verified in a round of its own,
+    after them. A meter that never answers fails alone, named, with the number of attempts.
   - On a large fleet this replaces three or four per-host tasks (each costing the controller 15-25 ms per meter
     even when skipped) with one task per batch.
   - Each meter's entry is validated on its own before its first request; a bad field, an unreachable meter or a
@@ -250,7 +255,9 @@ options:
     choices: [change, fail]
     default: change
   workers:
-    description: Meters worked on at the same time (threads in the controller process).
+    description:
+      - Meters worked on at the same time (threads in the controller process).
+      - In the plan, a meter silent for more than 1 s no longer counts (see the description).
     type: int
     default: 16
   max_fail_percentage:
@@ -388,6 +395,8 @@ timings:
   description:
     - Seconds per phase - C(plan) (the pre-flight and one GET per meter), and C(push), C(verify) and C(rollback)
       when they ran.
+    - C(late_plan) - the retries of the meters that did not answer in the plan (run while the others are pushed
+      and verified), and C(late_push), C(late_verify), C(late_rollback) for those that answered then.
     - C(variables) - with O(hosts), resolving each meter's own variables before the plan.
   returned: always
   type: dict

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from harness.playbook import assert_clean, changed_hosts, failed_hosts, show
+from harness.playbook import assert_clean, changed_hosts, failed_hosts, fleet_counts, show
 
 from tests.integration.lifecycle.ssh_host import BrokerHost
 
@@ -60,7 +60,8 @@ def test_site_over_ssh_provisions_every_meter_then_changes_nothing(fleet, host):
 def test_verify_passes_over_ssh(fleet):
     proc = fleet.playbook("verify.yml")
     assert_clean(proc)
-    assert set(NAMES) <= set(proc.recap), show(proc)
+    healthy = dict(meters=len(NAMES), changed=0, verified=len(NAMES), failed=0, rolled_back=0)
+    assert fleet_counts(proc) == healthy, show(proc)
 
 
 def test_server_certificate_rotation_is_a_reload_that_keeps_every_meter_connected(fleet, host):

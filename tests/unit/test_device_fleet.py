@@ -12,7 +12,7 @@ import pytest
 
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import device_fleet as df
 
-from tests.unit.device_fleet_helpers import NAMES, fleet_options, mtimes, run
+from tests.unit.device_fleet_helpers import NAMES, fleet_options, mtimes, quick_client, run
 
 
 # -- inputs --------------------------------------------------------------------------------------------
@@ -299,3 +299,45 @@ def test_the_plan_s_silent_meters_stop_holding_a_worker_after_slow_after():
     running[0] = peak[0] = 0
     df._elastic_map(call, [f"m-{n}" for n in range(20)], workers=2, slow_after=5, ceiling=8)
     assert peak[0] <= 2  # calls that answer in time: never more than the workers
+
+
+class OneVerifier:
+    """A monitor that works once (every armed meter verified) and cannot connect the second time."""
+
+    started = 0
+
+    def __init__(self, devices, *args, **kwargs):
+        self.names = [device["name"] for device in devices]
+
+    def start(self, armed=False):
+        OneVerifier.started += 1
+        if OneVerifier.started > 1:
+            raise df.VerifyError("the broker went away")
+
+    def arm(self, name):
+        pass
+
+    def verify(self, names):
+        return dict(devices={name: dict(ok=True, reason="") for name in names})
+
+    def close(self):
+        pass
+
+
+def test_a_late_round_whose_monitor_cannot_connect_fails_its_meters_alone_and_sends_them_nothing(
+    pki_dir, tmp_path, devices
+):
+    late = devices[1]
+    late.delay = 0.8
+    threading.Timer(0.3, setattr, (late, "delay", 0)).start()
+    options = fleet_options(
+        pki_dir, tmp_path, devices[:2], timeout=0.5, retries=2, workers=1, verify="changed",
+        monitor_cert_path=str(pki_dir / "clients" / "fleet-0.crt"),
+        monitor_key_path=str(pki_dir / "clients" / "fleet-0.key"),
+    )  # fmt: skip
+    OneVerifier.started = 0
+    result = df.run_fleet(options, client_factory=quick_client, verifier_factory=OneVerifier)
+    assert (result["changed_devices"], result["verified_devices"]) == ([NAMES[0]], [NAMES[0]])
+    assert result["failed_devices"] == [NAMES[1]]
+    assert result["devices"][NAMES[1]]["msg"].startswith(f"{NAMES[1]}: verification cannot run (VerifyError: the broker")
+    assert [method for method, *_rest in late.calls() if method != "GET"] == []

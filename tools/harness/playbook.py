@@ -42,6 +42,17 @@ def fatal_line(proc, host):
     return match.group(0) if match else ""
 
 
+def fleet_counts(proc):
+    """The counts of the last device_fleet summary in the output (verify.yml prints it): ``{meters, changed,
+    verified, failed, rolled_back}``, or None when there is none."""
+    found = re.findall(
+        r"(\d+) meter\(s\) in [^:]*: (\d+) changed, (\d+) verified, (\d+) failed, (\d+) rolled back", proc.stdout
+    )
+    if not found:
+        return None
+    return dict(zip(("meters", "changed", "verified", "failed", "rolled_back"), map(int, found[-1]), strict=True))
+
+
 def assert_clean(proc, changed=()):
     """The run passed, no host failed, and exactly the hosts ``changed`` changed."""
     assert proc.returncode == 0, show(proc)
