@@ -361,8 +361,22 @@ def run_fleet(fleet, check_mode=False, client_factory=WhatWattClient, verifier_f
             clear_leftovers_in(record_dir)
     workers = max(1, int(fleet.get("workers") or 16))
     outcomes = {name: dict(changed=False, failed=True, msg="; ".join(errors)) for name, errors in problems.items()}
+    # An audit (check mode, verify: all) waits for every meter's next message: the monitor listens from before the
+    # plan, so the plan's seconds are part of that wait instead of coming before it.
+    listening = None
+    if check_mode and fleet.get("verify") == "all" and inputs:
+        listening = _start_verifier(fleet, list(inputs), inputs, verifier_factory)
+        for name in inputs:
+            listening.arm(name)
     # The plan: every meter's pre-flight and one GET, in check mode, so nothing is sent to a refused meter.
-    outcomes.update(_elastic_map(lambda name: _plan_one(name, inputs[name], client_factory, late=False), inputs, workers))
+    try:
+        outcomes.update(
+            _elastic_map(lambda name: _plan_one(name, inputs[name], client_factory, late=False), inputs, workers)
+        )
+    except BaseException:
+        if listening is not None:
+            listening.close()
+        raise
     timings = dict(plan=_since(start))
     late = {name: (name,) for name in order if name in inputs and _answer_later(outcomes[name], inputs[name])}
     work = dict(
@@ -375,7 +389,7 @@ def run_fleet(fleet, check_mode=False, client_factory=WhatWattClient, verifier_f
         retried = None
         if late:
             retried = background.submit(_timed, _retry_late, late, inputs, client_factory, workers)
-        timings.update(_round([name for name in order if name in inputs and name not in late], work))
+        timings.update(_round([name for name in order if name in inputs and name not in late], work, listening))
         if retried is not None:
             late_outcomes, timings["late_plan"] = retried.result()
             outcomes.update(late_outcomes)
@@ -495,9 +509,10 @@ def _since(begin):
     return round(time.monotonic() - begin, 2)
 
 
-def _round(names, work):
+def _round(names, work, listening=None):
     """Monitor, push and verify ``names`` (planned, in order); their outcomes are updated in
-    ``work['outcomes']``. Returns the seconds per phase."""
+    ``work['outcomes']``. ``listening``: a monitor already subscribed to them and armed (see run_fleet). Returns the
+    seconds per phase."""
     fleet, inputs, outcomes, check_mode = work["fleet"], work["inputs"], work["outcomes"], work["check_mode"]
     client_factory, workers = work["client_factory"], work["workers"]
     mode = fleet.get("verify") or "changed"
@@ -509,11 +524,11 @@ def _round(names, work):
     elif mode == "none":
         watched = []
 
-    verifier = None
-    if watched:
+    verifier = listening
+    if watched and verifier is None:
         verifier = _start_verifier(fleet, watched, inputs, work["verifier_factory"])
     try:
-        if verifier is not None:
+        if verifier is not None and listening is None:
             for name in watched:
                 if name not in to_push or check_mode:
                     verifier.arm(name)  # not pushed in this run: any message from now on counts

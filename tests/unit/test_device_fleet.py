@@ -341,3 +341,21 @@ def test_a_late_round_whose_monitor_cannot_connect_fails_its_meters_alone_and_se
     assert result["failed_devices"] == [NAMES[1]]
     assert result["devices"][NAMES[1]]["msg"].startswith(f"{NAMES[1]}: verification cannot run (VerifyError: the broker")
     assert [method for method, *_rest in late.calls() if method != "GET"] == []
+
+
+def test_an_audit_listens_to_every_meter_before_the_plan_s_first_request(pki_dir, tmp_path, devices):
+    seen = {}
+
+    class Listening(OneVerifier):
+        def arm(self, name):
+            seen[name] = sum(len(dev.calls()) for dev in devices)  # requests the meters had when it was armed
+
+    options = fleet_options(
+        pki_dir, tmp_path, devices[:3], verify="all",
+        monitor_cert_path=str(pki_dir / "clients" / "fleet-0.crt"),
+        monitor_key_path=str(pki_dir / "clients" / "fleet-0.key"),
+    )  # fmt: skip
+    OneVerifier.started = 0
+    result = df.run_fleet(options, check_mode=True, client_factory=quick_client, verifier_factory=Listening)
+    assert seen == {name: 0 for name in NAMES[:3]}
+    assert result["verified_devices"] == NAMES[:3] and OneVerifier.started == 1
