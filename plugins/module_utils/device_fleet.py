@@ -490,7 +490,7 @@ def _elastic_map(function, keys, workers, slow_after=SLOW_AFTER, ceiling=LATE_WO
                 young.append(now)
             # Wake up when a call ends, or when the oldest young one turns slow and frees its slot.
             wait = max(0.01, min(young) + slow_after - now) if queue and young else None
-            done, _pending = concurrent.futures.wait(running, timeout=wait, return_when=concurrent.futures.FIRST_COMPLETED)
+            done, _pending = concurrent.futures.wait(running, wait, concurrent.futures.FIRST_COMPLETED)
             for future in done:
                 key, _started = running.pop(future)
                 results[key] = future.result()
@@ -548,7 +548,7 @@ def _round(names, work, listening=None):
                 if _ok(outcome) and outcome.get("changed"):
                     outcome.update(failed=True, changed=False, drifted=True, msg=DRIFT_MESSAGE)
         if verifier is not None:
-            verified = [name for name in watched if _ok(outcomes[name]) and (mode == "all" or outcomes[name]["changed"])]
+            verified = [n for n in watched if _ok(outcomes[n]) and (mode == "all" or outcomes[n]["changed"])]
             timings.update(_verify(fleet, verifier, verified, inputs, outcomes, check_mode, client_factory, workers))
     finally:
         if verifier is not None:

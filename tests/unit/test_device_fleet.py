@@ -339,7 +339,8 @@ def test_a_late_round_whose_monitor_cannot_connect_fails_its_meters_alone_and_se
     result = df.run_fleet(options, client_factory=quick_client, verifier_factory=OneVerifier)
     assert (result["changed_devices"], result["verified_devices"]) == ([NAMES[0]], [NAMES[0]])
     assert result["failed_devices"] == [NAMES[1]]
-    assert result["devices"][NAMES[1]]["msg"].startswith(f"{NAMES[1]}: verification cannot run (VerifyError: the broker")
+    message = result["devices"][NAMES[1]]["msg"]
+    assert message.startswith(f"{NAMES[1]}: verification cannot run (VerifyError: the broker"), message
     assert [method for method, *_rest in late.calls() if method != "GET"] == []
 
 
