@@ -22,11 +22,11 @@ description:
     when some will change, the monitor connects and subscribes to their topics B(before) anything is pushed (a
     meter's first message after its push is never missed), then the meters that differ are pushed, each one
     counted for verification from the moment its push is done.
-  - A meter that does not answer costs about one O(timeout), not a worker for all its attempts. In the plan it is
-    tried once, and after 1 s of silence it stops counting against O(workers) (the next meter starts; at most 256
-    meters wait at once). Its remaining O(retries) run in the background, all such meters side by side, while
-    the others are pushed and verified; if it answers then, it is pushed and verified in a round of its own,
-    after them. A meter that never answers fails alone, named, with the number of attempts.
+  - Meters that do not answer cost the batch one meter's attempts (all of them side by side), not a worker each
+    for all its attempts. In the plan such a meter is tried once, and after 1 s of silence it stops counting
+    against O(workers) (the next meter starts; at most 256 meters wait at once). Its remaining O(retries) run in
+    the background while the others are pushed and verified; if it answers then, it is pushed and verified in a
+    round of its own, after them. A meter that never answers fails alone, named, with the number of attempts.
   - On a large fleet this replaces three or four per-host tasks (each costing the controller 15-25 ms per meter
     even when skipped) with one task per batch.
   - Each meter's entry is validated on its own before its first request; a bad field, an unreachable meter or a
