@@ -130,14 +130,36 @@ def diff_of(entry, live_dir):
     )
 
 
-def apply(live_dir, staging_dir, files, directories=(), validate_argv=None, check_mode=False, timeout=120, run=None):
+def ensure(argv, run):
+    """Run the command that makes sure the broker runs; its output lines, or raise with its output."""
+    rc, out, err = run(list(argv))
+    if rc != 0:
+        output = ((out or "") + (err or "")).strip()
+        raise BrokerFilesError(f"{' '.join(argv)} failed (exit {rc}):\n{output}")
+    return (out or "").split()
+
+
+def apply(
+    live_dir, staging_dir, files, directories=(), validate_argv=None, check_mode=False, timeout=120, run=None,
+    ensure_argv=None,
+):  # fmt: skip
     """Compare, stage, validate and promote ``files``; the module's result (without ``diff`` content when asked).
 
     A changed content stages the **whole** set (the validation reads a complete configuration) and promotes only
     what differs; owner or mode alone is corrected in place. Files with an absolute path (outside the set) are
     written first, in place. ``effect``: what the running broker needs now. ``run`` runs ``validate_argv``
-    (see ``validate``).
+    (see ``validate``) and ``ensure_argv``: when the broker needs nothing (effect ``none``), that command runs
+    last, so that a broker that is not running is started in the same round trip (the ``mosquitto`` role passes
+    its helper's ``ensure-running``); its output lines are ``ensured``. With another effect the caller reloads or
+    restarts the broker itself.
     """
+    result = _apply(live_dir, staging_dir, files, directories, validate_argv, check_mode, timeout, run)
+    if ensure_argv and not check_mode and result["effect"] == "none":
+        result["ensured"] = ensure(ensure_argv, run)
+    return result
+
+
+def _apply(live_dir, staging_dir, files, directories, validate_argv, check_mode, timeout, run):
     changed_dirs = ensure_directories(directories, check_mode)
     changes = plan(live_dir, files)
     result = dict(

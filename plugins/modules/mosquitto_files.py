@@ -101,6 +101,14 @@ options:
     description: Seconds the validation may take; the command is stopped (coreutils C(timeout)) after that.
     type: int
     default: 120
+  ensure:
+    description:
+      - Command (argv) run last when the broker needs nothing of the files (RV(effect) C(none)), never in check
+        mode; a non-zero exit fails the task with its output. Its output lines are returned as RV(ensured).
+      - The C(mosquitto) role passes its helper's C(ensure-running) (start the broker when it is not running), so
+        that an unchanged broker costs one module run; with a reload or restart the role's handlers start it.
+    type: list
+    elements: str
 attributes:
   check_mode:
     support: full
@@ -162,6 +170,12 @@ validation:
   description: What the validation printed.
   returned: when validated
   type: str
+ensured:
+  description: The output lines of O(ensure) (the role's helper prints C(running), C(started), C(snapshot)).
+  returned: when O(ensure) ran
+  type: list
+  elements: str
+  sample: [running]
 """
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
@@ -204,6 +218,7 @@ def argument_spec():
         ),
         validate=dict(type="list", elements="str"),
         validate_timeout=dict(type="int", default=120),
+        ensure=dict(type="list", elements="str"),
     )
 
 
@@ -222,6 +237,7 @@ def main():
             check_mode=module.check_mode,
             timeout=p["validate_timeout"],
             run=module.run_command,
+            ensure_argv=p["ensure"],
         )
     except BrokerFilesError as exc:
         module.fail_json(msg=str(exc))

@@ -190,3 +190,33 @@ def test_a_validation_that_hangs_is_stopped_and_nothing_live_changes(tmp_path, d
     with pytest.raises(BrokerFilesError, match="did not end within 1 s"):
         apply(live, staging, files(), directories, hang, timeout=1)
     assert not os.path.exists(os.path.join(live, "mosquitto.conf"))
+
+
+def _ensure_argv(tmp_path, lines="running", rc=0):
+    """A stand-in for the helper's ensure-running: appends to a log, prints ``lines``, exits ``rc``."""
+    log = tmp_path / "ensure.log"
+    code = f"open({str(log)!r}, 'a').write('ran\\n'); print({lines!r}); raise SystemExit({rc})"
+    return [sys.executable, "-c", code], log
+
+
+def test_ensure_runs_only_when_the_broker_needs_nothing(tmp_path, dirs):
+    live, staging, directories = dirs
+    check = Validator(tmp_path, staging)
+    argv, log = _ensure_argv(tmp_path, "started\nsnapshot")
+    first = apply(live, staging, files(), directories, check.argv, ensure_argv=argv)
+    assert first["effect"] == "restart" and "ensured" not in first and not log.exists()  # the restart starts it
+    assert apply(live, staging, files(crt="NEW\n"), directories, check.argv, ensure_argv=argv).get("ensured") is None
+    again = apply(live, staging, files(crt="NEW\n"), directories, check.argv, ensure_argv=argv)
+    assert again["effect"] == "none" and again["ensured"] == ["started", "snapshot"] and not again["changed"]
+    assert log.read_text() == "ran\n"
+    checked = apply(live, staging, files(crt="NEW\n"), directories, check.argv, check_mode=True, ensure_argv=argv)
+    assert "ensured" not in checked and log.read_text() == "ran\n"  # never in check mode
+
+
+def test_an_ensure_that_fails_fails_with_its_output(tmp_path, dirs):
+    live, staging, directories = dirs
+    check = Validator(tmp_path, staging)
+    apply(live, staging, files(), directories, check.argv)
+    argv, _log = _ensure_argv(tmp_path, "start failed and no other last-good config exists (broker DOWN)", rc=1)
+    with pytest.raises(BrokerFilesError, match=r"failed \(exit 1\):\n.*broker DOWN"):
+        apply(live, staging, files(), directories, check.argv, ensure_argv=argv)
