@@ -50,6 +50,19 @@ def test_site_from_nothing_then_verify_then_nothing_to_do(fleet):
     assert fleet.mtimes(".") == files  # nothing in the PKI or the device records was rewritten
 
 
+def test_a_stopped_broker_is_started_again_by_the_next_site_run(fleet):
+    if fleet.support_broker:
+        pytest.skip("the development mode's support broker is not the one the role manages")
+    stop = fleet.playbook("broker_stop.yml")
+    assert stop.returncode == 0 and changed_hosts(stop) == ["broker"], show(stop)
+    # The broker's files are unchanged: mosquitto_files itself starts it (its ensure), nothing else changes.
+    proc = fleet.playbook("site.yml")
+    assert proc.returncode == 0 and failed_hosts(proc) == [], show(proc)
+    assert changed_hosts(proc) == ["broker"], show(proc)
+    fleet.wait_connected(NAMES)
+    assert_clean(fleet.playbook("site.yml"))
+
+
 def test_verify_fails_and_changes_nothing_when_a_meter_stops_publishing(fleet):
     fleet.control("whatwatt-05", "/_emulator/meter", {"present": False})
     try:
