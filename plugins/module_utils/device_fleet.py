@@ -471,7 +471,7 @@ def _timed(function, *args):
     return function(*args), _since(begin)
 
 
-def _elastic_map(function, keys, workers, slow_after=SLOW_AFTER, ceiling=LATE_WORKERS, clock=time.monotonic):
+def _elastic_map(function, keys, workers, slow_after=SLOW_AFTER, ceiling=LATE_WORKERS):
     """``{key: function(key)}`` for ``keys``, in order, with at most ``workers`` calls running that started less
     than ``slow_after`` seconds ago, and at most ``max(workers, ceiling)`` in all."""
     keys = list(keys)
@@ -482,7 +482,7 @@ def _elastic_map(function, keys, workers, slow_after=SLOW_AFTER, ceiling=LATE_WO
     queue = collections.deque(keys)
     with concurrent.futures.ThreadPoolExecutor(min(len(keys), ceiling), "whatwatt-plan") as pool:
         while queue or running:
-            now = clock()
+            now = time.monotonic()
             young = [started for _key, started in running.values() if now - started < slow_after]
             while queue and len(young) < workers and len(running) < ceiling:
                 key = queue.popleft()
