@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -154,13 +155,69 @@ def test_scratch_config_moves_listeners_and_paths():
     assert "acl_file /etc/mosquitto/.staging/acl" in text
     assert len(probes) == 2
     assert "8883" not in text
-    assert all(f"listener {port} 127.0.0.1" in text for port, _host in probes)
+    assert all(f"listener {port} 127.0.0.1" in text for port, _host, _tls, _protocol in probes)
+
+
+def test_parse_listeners_tells_tls_and_protocol_per_block():
+    conf = (
+        "listener 8883\ncertfile /etc/mosquitto/certs/server.crt\n"
+        "listener 1883 127.0.0.1\nprotocol mqtt\n"
+        "listener 9001 127.0.0.1\nprotocol websockets\n"
+    )
+    assert ctl.parse_listeners(conf) == [
+        (8883, "", True, "mqtt"),
+        (1883, "127.0.0.1", False, "mqtt"),
+        (9001, "127.0.0.1", False, "websockets"),
+    ]
+
+
+def _server(behaviour):
+    """A loopback TCP server that accepts one connection and then stays silent or closes it."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+
+    def serve():
+        conn, _addr = listener.accept()
+        if behaviour == "close":
+            conn.close()
+        else:
+            conn.recv(1024)
+            threading.Event().wait(2)
+            conn.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener
+
+
+@pytest.mark.parametrize("behaviour", ["silent", "close"])
+def test_an_open_port_alone_is_not_an_answer(behaviour):
+    # A broker about to exit over a bad listener setting has its socket open: connects succeed, nothing answers.
+    listener = _server(behaviour)
+    try:
+        port = listener.getsockname()[1]
+        assert not ctl.answers(port, "127.0.0.1", tls=True, timeout=0.5)
+    finally:
+        listener.close()
 
 
 def test_validate_accepts_a_good_candidate(tree):
     result = run_ctl(tree["base"], "validate")
     assert result.returncode == 0, result.stderr
     assert "valid: mosquitto" in result.stdout
+
+
+def test_validate_waits_for_every_listener_to_answer(tree):
+    # A TLS listener, a plain MQTT one and a plain websockets one: each is asked in its own protocol.
+    conf = tree["base"] / "staging" / "mosquitto.conf"
+    extra = [_free_port(), _free_port()]
+    conf.write_text(
+        conf.read_text() + f"\nlistener {extra[0]} 127.0.0.1\n\nlistener {extra[1]} 127.0.0.1\nprotocol websockets\n"
+    )
+    result = run_ctl(tree["base"], "validate")
+    assert result.returncode == 0, result.stderr
+    answered = result.stdout.rsplit("answered on ", 1)[1].strip().split(", ")
+    assert len(answered) == 3
 
 
 def test_validate_rejects_a_bad_listener(tree):

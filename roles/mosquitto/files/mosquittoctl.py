@@ -7,18 +7,21 @@ Installed by the role as /usr/local/lib/whatwatt-secure-mqtt/mosquittoctl.py, ru
 The role renders every broker file (config, ACL, certificates) into a staging directory first.
 ``validate`` proves the staged set works before anything live changes: ``mosquitto --test-config``
 on 2.1+, and on 2.0.x (which cannot validate a file) a scratch broker started on a copy of the
-candidate whose listeners are moved to free loopback ports, probed, and stopped again.
+candidate whose listeners are moved to free loopback ports, asked in their protocol until every one
+answers (``answers``), and stopped again.
 ``restart``/``reload``/``ensure-running`` act on the live broker (systemd or a plain daemon with a
 pid file), probe it afterwards, snapshot the files that worked into the last-good directory, and
 put the last good set back (and the broker up again) when the new one fails.
 """
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -41,13 +44,20 @@ def log(msg):
 
 
 def parse_listeners(conf_text):
-    """Return [(port, address)] of every ``listener`` line (address '' when none)."""
+    """Return [(port, address, tls, protocol)] of every ``listener`` block (address '' when none).
+
+    A listener is TLS when its block sets ``certfile``; ``protocol`` is ``mqtt`` unless the block says otherwise.
+    """
     result = []
     for line in conf_text.splitlines():
         parts = line.split()
         if len(parts) >= 2 and parts[0] == "listener":
-            result.append((int(parts[1]), parts[2] if len(parts) > 2 else ""))
-    return result
+            result.append([int(parts[1]), parts[2] if len(parts) > 2 else "", False, "mqtt"])
+        elif result and len(parts) >= 2 and parts[0] == "certfile":
+            result[-1][2] = True
+        elif result and len(parts) >= 2 and parts[0] == "protocol":
+            result[-1][3] = parts[1]
+    return [tuple(entry) for entry in result]
 
 
 def probe_address(address):
@@ -68,12 +78,12 @@ def scratch_config(conf_text, live_dir, staging_dir):
     """Rewrite a candidate config to run beside the live broker.
 
     Listeners move to free loopback ports, file paths under ``live_dir`` point into ``staging_dir``,
-    and nothing is persisted, logged to file or written as a pid file. Returns (text, [(port, host)]).
+    and nothing is persisted, logged to file or written as a pid file. Returns (text, probes), a probe being
+    (port, host, tls, protocol) as ``parse_listeners`` gives it.
     """
     live_prefix = live_dir.rstrip("/") + "/"
     staging_prefix = staging_dir.rstrip("/") + "/"
     out = ["log_dest stderr", "persistence false"]
-    probes = []
     for line in conf_text.splitlines():
         parts = line.split(None, 1)
         if not parts or parts[0].startswith("#"):
@@ -83,14 +93,13 @@ def scratch_config(conf_text, live_dir, staging_dir):
         if key in DROP_OPTIONS:
             continue
         if key == "listener":
-            port = free_port()
-            probes.append((port, "127.0.0.1"))
-            out.append(f"listener {port} 127.0.0.1")
+            out.append(f"listener {free_port()} 127.0.0.1")
             continue
         if key in PATH_OPTIONS + PATH_PLUGIN_OPTIONS and value.startswith(live_prefix):
             value = staging_prefix + value[len(live_prefix) :]
         out.append(f"{key} {value}" if value else key)
-    return "\n".join(out) + "\n", probes
+    text = "\n".join(out) + "\n"
+    return text, parse_listeners(text)
 
 
 def mosquitto_version(binary):
@@ -109,32 +118,65 @@ def version_tuple(text):
 # --------------------------------------------------------------------------- probing
 
 
-def port_open(host, port, timeout=0.5):
+def _client_hello():
+    """The first flight of a TLS client (a ClientHello record), made by the ssl module without a socket."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    with contextlib.suppress(ssl.SSLWantReadError):  # it waits for the server's answer: the hello is written
+        context.wrap_bio(incoming, outgoing).do_handshake()
+    return outgoing.read()
+
+
+# An MQTT 3.1.1 CONNECT, clean session, client id "whatwatt-probe", no credentials: the broker answers it
+# with a CONNACK (a refusal on these listeners, which is still an answer).
+_MQTT_CONNECT = bytes([0x10, 26, 0, 4]) + b"MQTT" + bytes([4, 0x02, 0, 10, 0, 14]) + b"whatwatt-probe"
+
+
+_WS_UPGRADE = (
+    b"GET /mqtt HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: d2hhdHdhdHQtcHJvYmUhIQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: mqtt\r\n\r\n"
+)
+
+
+def _first_message(tls, protocol):
+    """What to send a listener, and the first bytes its server answers with when it serves."""
+    if tls:
+        return _client_hello(), (b"\x16", b"\x15")  # a handshake record, or an alert: a TLS stack answered
+    if protocol == "websockets":  # an upgrade request (libwebsockets closes a plain GET without a word)
+        return _WS_UPGRADE, (b"H",)
+    return _MQTT_CONNECT, (b"\x20",)  # CONNACK
+
+
+def answers(port, host, tls=False, protocol="mqtt", timeout=1.0):
+    """True when the server on (host, port) answers a first protocol message (TLS ClientHello, MQTT CONNECT).
+
+    Mosquitto opens each listener's socket before it loads that listener's TLS files and settings, and serves
+    no connection before every listener, plugin and file has loaded: a TCP connect also succeeds on a broker
+    that is about to exit over a bad ``tls_version`` or a key that does not match; an answer does not.
+    """
+    message, expected = _first_message(tls, protocol)
     try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(message)
+            first = sock.recv(1)
+    except OSError:  # refused, reset, timed out: not serving (yet)
         return False
-
-
-# A broker that fails on a listener setting (an unknown tls_version, say) has already opened that
-# listener's socket: TCP connects succeed for a moment before it exits. Up means still running, and
-# still answering, this long after the ports first answered.
-SETTLE_SECONDS = 1.0
+    return first in expected
 
 
 def wait_ports(probes, alive, timeout):
-    """Wait until every (port, host) accepts TCP while ``alive()`` stays true, and still does after a settle time."""
+    """Wait until every listener in ``probes`` (port, host, tls, protocol) answers while ``alive()`` stays true."""
     deadline = time.monotonic() + timeout
     pending = list(probes)
     while time.monotonic() < deadline:
         if not alive():
             return False
-        pending = [p for p in pending if not port_open(p[1], p[0])]
+        pending = [p for p in pending if not answers(*p)]
         if not pending:
-            time.sleep(SETTLE_SECONDS)
-            return alive() and all(port_open(host, port) for port, host in probes)
-        time.sleep(0.1)
+            return alive()
+        time.sleep(0.05)
     return False
 
 
@@ -179,10 +221,6 @@ def validate(args):
             )
         try:
             ok = wait_ports(probes, lambda: proc.poll() is None, args.timeout)
-            if ok:
-                # TLS files load while listeners open; a broker that survives a moment longer is good.
-                time.sleep(0.3)
-                ok = proc.poll() is None
         finally:
             if proc.poll() is None:
                 proc.terminate()
@@ -239,7 +277,8 @@ class Service:
 
     def _probes(self):
         with open(os.path.join(self.args.live, self.args.conf_name)) as handle:
-            return [(port, probe_address(addr)) for port, addr in parse_listeners(handle.read())]
+            listeners = parse_listeners(handle.read())
+        return [(port, probe_address(addr), tls, protocol) for port, addr, tls, protocol in listeners]
 
     def healthy(self):
         return wait_ports(self._probes(), self.running, self.args.timeout)
@@ -261,10 +300,10 @@ class Service:
             while time.monotonic() < deadline and not self.running():
                 written = os.path.exists(self.args.pid_file) and os.path.getsize(self.args.pid_file) > 0
                 if written or time.monotonic() - started > 3:
-                    time.sleep(0.2)
+                    time.sleep(0.1)
                     if not self.running():
                         return False  # the broker wrote its pid and died, or never got that far
-                time.sleep(0.1)
+                time.sleep(0.02)
         return self.healthy()
 
     def stop(self):
@@ -277,7 +316,7 @@ class Service:
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + self.args.timeout
         while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}"):
-            time.sleep(0.1)
+            time.sleep(0.02)
         if os.path.exists(f"/proc/{pid}"):
             os.kill(pid, signal.SIGKILL)
             time.sleep(0.2)
