@@ -776,3 +776,69 @@ class FleetPki:
     def _ca_summary_or_none(self, path):
         cert = c.try_load_cert(read_bytes(path))
         return c.cert_summary(cert, self.now) if cert else None
+
+
+def argument_spec():
+    """The options of ``whatwatt.secure_mqtt.pki``: the module and its action plugin validate with this one spec."""
+    return dict(
+        path=dict(type="path", required=True),
+        ca=dict(
+            type="dict",
+            default={},
+            options=dict(
+                common_name=dict(type="str", default="WhatWatt Secure MQTT Root CA"),
+                organization=dict(type="str"),
+                valid_days=dict(type="int", default=3650),
+                cert_src=dict(type="path"),
+                key_src=dict(type="path", no_log=False),
+                key_passphrase=dict(type="str", no_log=True),
+            ),
+        ),
+        servers=dict(
+            type="list",
+            elements="dict",
+            default=[],
+            options=dict(
+                name=dict(type="str", required=True),
+                common_name=dict(type="str"),
+                dns_names=dict(type="list", elements="str", default=[]),
+                ip_addresses=dict(type="list", elements="str", default=[]),
+                valid_days=dict(type="int"),
+            ),
+        ),
+        clients=dict(type="list", elements="raw", default=[]),
+        valid_days=dict(type="int", default=365),
+        renew_before=dict(type="raw", default="30d"),
+        revoke=dict(type="list", elements="str", default=[]),
+        renew=dict(type="raw", default=[]),
+        ca_rollover=dict(type="str", default="none", choices=["none", "introduce", "activate", "retire"]),
+        crl_valid_days=dict(type="int", default=0),
+        crl_refresh_before=dict(type="raw", default="7d"),
+    )
+
+
+def run_pki(params, check_mode=False, diff=False):
+    """One run of the module on validated ``params``: ``(result, warnings)``; PkiError on bad input.
+
+    The module (on a remote host) and the action plugin (in the controller's worker) both end here.
+    """
+    fleet = FleetPki(
+        params["path"],
+        ca=params["ca"],
+        servers=params["servers"],
+        clients=params["clients"],
+        valid_days=params["valid_days"],
+        renew_before=params["renew_before"],
+        revoke=params["revoke"],
+        renew=params["renew"],
+        ca_rollover=params["ca_rollover"],
+        crl_valid_days=params["crl_valid_days"],
+        crl_refresh_before=params["crl_refresh_before"],
+        check_mode=check_mode,
+    )
+    result = fleet.run()
+    warnings = result.pop("warnings")
+    result_diff = result.pop("diff")
+    if diff:
+        result["diff"] = result_diff
+    return result, warnings

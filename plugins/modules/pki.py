@@ -150,6 +150,12 @@ options:
     type: raw
     default: 7d
 attributes:
+  action:
+    support: full
+    description:
+      - With a local connection (C(delegate_to=localhost)), no C(become) and no C(async), the collection's action plugin
+        runs this module's code inside the task's worker on the controller (no module transfer, no new Python);
+        anywhere else it runs the module as usual. The result is the same.
   check_mode:
     support: full
     description: Reports what would be issued (reasons, subjects, SANs) without writing; new serials are not known.
@@ -331,75 +337,23 @@ clients:
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib  # noqa: E402
 
 from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils import pki_crypto  # noqa: E402
-from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.pki import FleetPki, PkiError  # noqa: E402
-
-
-def argument_spec():
-    return dict(
-        path=dict(type="path", required=True),
-        ca=dict(
-            type="dict",
-            default={},
-            options=dict(
-                common_name=dict(type="str", default="WhatWatt Secure MQTT Root CA"),
-                organization=dict(type="str"),
-                valid_days=dict(type="int", default=3650),
-                cert_src=dict(type="path"),
-                key_src=dict(type="path", no_log=False),
-                key_passphrase=dict(type="str", no_log=True),
-            ),
-        ),
-        servers=dict(
-            type="list",
-            elements="dict",
-            default=[],
-            options=dict(
-                name=dict(type="str", required=True),
-                common_name=dict(type="str"),
-                dns_names=dict(type="list", elements="str", default=[]),
-                ip_addresses=dict(type="list", elements="str", default=[]),
-                valid_days=dict(type="int"),
-            ),
-        ),
-        clients=dict(type="list", elements="raw", default=[]),
-        valid_days=dict(type="int", default=365),
-        renew_before=dict(type="raw", default="30d"),
-        revoke=dict(type="list", elements="str", default=[]),
-        renew=dict(type="raw", default=[]),
-        ca_rollover=dict(type="str", default="none", choices=["none", "introduce", "activate", "retire"]),
-        crl_valid_days=dict(type="int", default=0),
-        crl_refresh_before=dict(type="raw", default="7d"),
-    )
+from ansible_collections.whatwatt.secure_mqtt.plugins.module_utils.pki import (  # noqa: E402
+    PkiError,
+    argument_spec,
+    run_pki,
+)
 
 
 def main():
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     if not pki_crypto.HAS_CRYPTOGRAPHY:
         module.fail_json(msg=missing_required_lib("cryptography"), exception=str(pki_crypto.CRYPTOGRAPHY_IMPORT_ERROR))
-    p = module.params
     try:
-        fleet = FleetPki(
-            p["path"],
-            ca=p["ca"],
-            servers=p["servers"],
-            clients=p["clients"],
-            valid_days=p["valid_days"],
-            renew_before=p["renew_before"],
-            revoke=p["revoke"],
-            renew=p["renew"],
-            ca_rollover=p["ca_rollover"],
-            crl_valid_days=p["crl_valid_days"],
-            crl_refresh_before=p["crl_refresh_before"],
-            check_mode=module.check_mode,
-        )
-        result = fleet.run()
+        result, warnings = run_pki(module.params, check_mode=module.check_mode, diff=module._diff)
     except PkiError as exc:
         module.fail_json(msg=str(exc))
-    for warning in result.pop("warnings"):
+    for warning in warnings:
         module.warn(warning)
-    diff = result.pop("diff")
-    if module._diff:
-        result["diff"] = diff
     module.exit_json(**result)
 
 

@@ -171,6 +171,26 @@ def test_parse_listeners_tells_tls_and_protocol_per_block():
     ]
 
 
+def test_a_zombie_is_not_running():
+    # A `mosquitto -d` that exited stays a zombie until init reaps it (here PID 1 takes over a second): the helper
+    # must not wait for that, nor count it as running.
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert ctl.process_alive(child.pid)
+        child.kill()
+        for _attempt in range(200):
+            with open(f"/proc/{child.pid}/stat") as handle:
+                if handle.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    break
+            threading.Event().wait(0.01)
+        assert os.path.exists(f"/proc/{child.pid}")  # not reaped yet
+        assert not ctl.process_alive(child.pid)
+    finally:
+        child.kill()
+        child.wait()
+    assert not ctl.process_alive(child.pid)
+
+
 def _server(behaviour):
     """A loopback TCP server that accepts one connection and then stays silent or closes it."""
     listener = socket.socket()

@@ -307,16 +307,52 @@ def test_ca_rollover_end_to_end(tmp_path):
     assert all(verify(bundle, leaf_files(pki), os.path.join(pki, "crl.pem")).values())
 
 
-def test_bring_your_own_ca_with_vaulted_passphrase(tmp_path):
-    runner = Runner(tmp_path / "run", 2)
+PASSPHRASE = "correct horse"  # noqa: S105 - the test CA key's passphrase, looked for in the output
+
+
+def encrypted_ca(tmp_path, passphrase=PASSPHRASE):
+    """A corporate CA made with openssl, its key encrypted with ``passphrase``: (key path, certificate path)."""
     ca_key, ca_crt = tmp_path / "corp.key", tmp_path / "corp.crt"
     openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", str(tmp_path / "plain.key"))
-    openssl("ec", "-in", str(tmp_path / "plain.key"), "-aes256", "-passout", "pass:correct horse", "-out", str(ca_key))
+    openssl("ec", "-in", str(tmp_path / "plain.key"), "-aes256", "-passout", f"pass:{passphrase}", "-out", str(ca_key))
     openssl(
-        "req", "-x509", "-new", "-key", str(ca_key), "-passin", "pass:correct horse", "-subj", "/O=Corp/CN=Corp Root",
+        "req", "-x509", "-new", "-key", str(ca_key), "-passin", f"pass:{passphrase}", "-subj", "/O=Corp/CN=Corp Root",
         "-days", "3650", "-sha256", "-addext", "basicConstraints=critical,CA:TRUE",
         "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-out", str(ca_crt),
     )  # fmt: skip
+    return ca_key, ca_crt
+
+
+@pytest.mark.parametrize("where", ["worker", "module"])
+def test_on_the_controller_the_pki_runs_in_the_worker_elsewhere_as_a_module(tmp_path, where):
+    # A local connection without become: the action plugin calls run_pki itself (no module, so no "invocation" in
+    # the result). With become (here su from root to root) the module runs as on any other host. Same outcome, and
+    # the CA key's passphrase is in neither output, at -vvv.
+    runner = Runner(tmp_path / "run", 3)
+    ca_key, ca_crt = encrypted_ca(tmp_path)
+    args = ("-vvv", *(("-b", "--become-method", "ansible.builtin.su") if where == "module" else ()))
+    byo = {
+        "whatwatt_pki_ca_cert_src": str(ca_crt),
+        "whatwatt_pki_ca_key_src": str(ca_key),
+        "whatwatt_pki_ca_key_passphrase": "correct horse",
+    }
+    first = runner.run(extra_args=args, **byo)
+    assert first.changed == 1 and first.result["ca"]["reasons"] == ["imported"]
+    assert {"whatwatt-001", "whatwatt-002", "whatwatt-003"} <= set(first.result["clients"])  # and the readers
+    assert all(leaf["changed"] and leaf["reasons"] == ["missing"] for leaf in first.result["clients"].values())
+    assert ("AnsiballZ_pki.py" in first.stdout) == (where == "module"), first.stdout[-3000:]
+    assert "correct horse" not in first.stdout
+    assert all(verify(str(ca_crt), leaf_files(runner.pki), os.path.join(runner.pki, "crl.pem")).values())
+    before = mtimes(runner.pki)
+    again = runner.run(extra_args=args, **byo)
+    assert again.changed == 0 and again.result["issued"] == []
+    assert mtimes(runner.pki) == before
+    assert "correct horse" not in again.stdout
+
+
+def test_bring_your_own_ca_with_vaulted_passphrase(tmp_path):
+    runner = Runner(tmp_path / "run", 2)
+    ca_key, ca_crt = encrypted_ca(tmp_path)
     password_file = tmp_path / "vault-pass"
     password_file.write_text("vault-password\n")
     vault_vars = tmp_path / "run" / "vault.yml"

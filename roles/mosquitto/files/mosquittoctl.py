@@ -243,6 +243,17 @@ def validate(args):
 # --------------------------------------------------------------------------- the live broker
 
 
+def process_alive(pid):
+    """True while ``pid`` runs. A daemon that exited stays in /proc as a zombie until its parent (init, for a
+    ``mosquitto -d``) reaps it, and an init that is not systemd may take seconds (seen: 1.2-1.8 s in a container)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            state = handle.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
 class Service:
     """Start/stop/reload the live broker, under systemd or as a daemon with a pid file."""
 
@@ -270,7 +281,7 @@ class Service:
                     return None  # stale pid file, the number belongs to someone else now
         except OSError:
             return None
-        return pid
+        return pid if process_alive(pid) else None
 
     def running(self):
         return self._pid() is not None
@@ -315,9 +326,9 @@ class Service:
             return
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + self.args.timeout
-        while time.monotonic() < deadline and os.path.exists(f"/proc/{pid}"):
+        while time.monotonic() < deadline and process_alive(pid):
             time.sleep(0.02)
-        if os.path.exists(f"/proc/{pid}"):
+        if process_alive(pid):
             os.kill(pid, signal.SIGKILL)
             time.sleep(0.2)
         if os.path.exists(self.args.pid_file):
