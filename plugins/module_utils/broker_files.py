@@ -130,8 +130,9 @@ def diff_of(entry, live_dir):
     )
 
 
-def ensure(argv, run):
-    """Run the command that makes sure the broker runs; its output lines, or raise with its output."""
+def run_helper(argv, run):
+    """Run one of the broker's commands (restart, reload, ensure-running); its output lines, or raise with its
+    output (the role's helper says there whether it put the last good files back)."""
     rc, out, err = run(list(argv))
     if rc != 0:
         output = ((out or "") + (err or "")).strip()
@@ -139,23 +140,32 @@ def ensure(argv, run):
     return (out or "").split()
 
 
+def strongest(*effects):
+    """The strongest of ``effects`` (``restart`` covers ``reload``, which covers ``none``)."""
+    return max(effects, key=EFFECTS.index)
+
+
 def apply(
     live_dir, staging_dir, files, directories=(), validate_argv=None, check_mode=False, timeout=120, run=None,
-    ensure_argv=None,
+    commands=None, effect_at_least="none",
 ):  # fmt: skip
-    """Compare, stage, validate and promote ``files``; the module's result (without ``diff`` content when asked).
+    """Compare, stage, validate and promote ``files``, then have the broker take them; the module's result.
 
     A changed content stages the **whole** set (the validation reads a complete configuration) and promotes only
     what differs; owner or mode alone is corrected in place. Files with an absolute path (outside the set) are
-    written first, in place. ``effect``: what the running broker needs now. ``run`` runs ``validate_argv``
-    (see ``validate``) and ``ensure_argv``: when the broker needs nothing (effect ``none``), that command runs
-    last, so that a broker that is not running is started in the same round trip (the ``mosquitto`` role passes
-    its helper's ``ensure-running``); its output lines are ``ensured``. With another effect the caller reloads or
-    restarts the broker itself.
+    written first, in place. ``effect``: what the running broker needs now, the strongest of the changed files'
+    effects and ``effect_at_least`` (``restart`` after a package install: the new binary must serve).
+    ``run`` runs ``validate_argv`` (see ``validate``) and, last and never in check mode, ``commands[effect]``
+    (``{"restart": argv, "reload": argv, "none": argv}``; the ``mosquitto`` role passes its helper's ``restart``,
+    ``reload`` and ``ensure-running``), so the broker takes the new files, or is started when it does not run, in the
+    same round trip. ``applied`` names the effect whose command ran, ``applied_output`` holds its output lines.
     """
     result = _apply(live_dir, staging_dir, files, directories, validate_argv, check_mode, timeout, run)
-    if ensure_argv and not check_mode and result["effect"] == "none":
-        result["ensured"] = ensure(ensure_argv, run)
+    result["effect"] = strongest(result["effect"], effect_at_least)
+    argv = (commands or {}).get(result["effect"])
+    if argv and not check_mode:
+        result["applied_output"] = run_helper(argv, run)
+        result["applied"] = result["effect"]
     return result
 
 

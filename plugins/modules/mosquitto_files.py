@@ -17,10 +17,11 @@ description:
     O(staging_dir), runs O(validate) on it and only then promotes the files that differ. Nothing live changes when
     the validation refuses the set. An owner or mode that drifted is corrected in place.
   - Each file names the O(files[].effect) a change to it has on a running broker; the module returns the strongest
-    as RV(effect) (C(restart) covers C(reload)) and does not touch the broker itself (the C(mosquitto) role's
-    handlers reload or restart it).
+    as RV(effect) (C(restart) covers C(reload)) and, with O(apply), runs the command for it last, so the broker
+    takes the files in the same round trip (the C(mosquitto) role's helper restarts or reloads it, or starts it
+    when nothing changed and it does not run).
   - Every file is written atomically with its owner and mode set before it has a name.
-  - An unchanged broker costs this one module call.
+  - A broker play is this one module call after C(mosquitto_info), changed or not.
 author:
   - whatwatt.secure_mqtt contributors (@whatwatt-secure-mqtt)
 extends_documentation_fragment:
@@ -101,18 +102,39 @@ options:
     description: Seconds the validation may take; the command is stopped (coreutils C(timeout)) after that.
     type: int
     default: 120
-  ensure:
+  apply:
     description:
-      - Command (argv) run last when the broker needs nothing of the files (RV(effect) C(none)), never in check
-        mode; a non-zero exit fails the task with its output. Its output lines are returned as RV(ensured).
-      - The C(mosquitto) role passes its helper's C(ensure-running) (start the broker when it is not running), so
-        that an unchanged broker costs one module run; with a reload or restart the role's handlers start it.
-    type: list
-    elements: str
+      - The commands (argv) that make the broker take the files, by RV(effect); the one for RV(effect) runs last, in
+        the same module run, never in check mode. A non-zero exit fails the task with the command's output (the
+        C(mosquitto) role's helper then says whether it put the last good files back and whether the broker is up).
+      - The C(mosquitto) role passes its helper's C(restart), C(reload) and C(ensure-running) (for C(none): start
+        the broker when it does not run), so that a broker play is one module run for the files and the broker.
+    type: dict
+    suboptions:
+      restart:
+        description: Run when RV(effect) is C(restart).
+        type: list
+        elements: str
+      reload:
+        description: Run when RV(effect) is C(reload).
+        type: list
+        elements: str
+      none:
+        description: Run when the broker needs nothing of the files (RV(effect) C(none)).
+        type: list
+        elements: str
+  effect_at_least:
+    description:
+      - An effect the broker needs whatever the files; RV(effect) is the stronger of this and the files' one.
+      - The C(mosquitto) role passes C(restart) after installing or upgrading the package (the new binary must
+        serve).
+    type: str
+    choices: [none, reload, restart]
+    default: none
 attributes:
   check_mode:
     support: full
-    details: Reports what would change and the effect; writes nothing and does not validate.
+    details: Reports what would change and the effect; writes nothing, validates nothing, runs no O(apply) command.
   diff_mode:
     support: full
     details: Before and after of each changed file that is not secret; a secret file shows only that it changed.
@@ -142,6 +164,10 @@ EXAMPLES = r"""
         content: "{{ lookup('ansible.builtin.file', pki_dir ~ '/servers/broker.key', rstrip=false) }}"
         effect: reload
     validate: [/usr/bin/python3, /usr/local/lib/whatwatt-secure-mqtt/mosquittoctl.py, validate]
+    apply:
+      restart: [/usr/bin/python3, /usr/local/lib/whatwatt-secure-mqtt/mosquittoctl.py, restart]
+      reload: [/usr/bin/python3, /usr/local/lib/whatwatt-secure-mqtt/mosquittoctl.py, reload]
+      none: [/usr/bin/python3, /usr/local/lib/whatwatt-secure-mqtt/mosquittoctl.py, ensure-running]
   register: broker_files
 """
 
@@ -158,7 +184,8 @@ changed_directories:
   type: list
   elements: str
 effect:
-  description: What the running broker needs now, C(none), C(reload) or C(restart) (the strongest of the changed files).
+  description: What the running broker needs now, C(none), C(reload) or C(restart) (the strongest of the changed
+    files' effects and O(effect_at_least)).
   returned: always
   type: str
   sample: reload
@@ -170,9 +197,15 @@ validation:
   description: What the validation printed.
   returned: when validated
   type: str
-ensured:
-  description: The output lines of O(ensure) (the role's helper prints C(running), C(started), C(snapshot)).
-  returned: when O(ensure) ran
+applied:
+  description: The effect whose O(apply) command ran (C(none) is the broker made sure to run).
+  returned: when a command of O(apply) ran
+  type: str
+  sample: restart
+applied_output:
+  description: The output lines of that command (the role's helper prints C(restarted), C(reloaded), C(running),
+    C(started), C(snapshot)).
+  returned: when a command of O(apply) ran
   type: list
   elements: str
   sample: [running]
@@ -218,7 +251,11 @@ def argument_spec():
         ),
         validate=dict(type="list", elements="str"),
         validate_timeout=dict(type="int", default=120),
-        ensure=dict(type="list", elements="str"),
+        apply=dict(
+            type="dict",
+            options={effect: dict(type="list", elements="str") for effect in ("restart", "reload", "none")},
+        ),
+        effect_at_least=dict(type="str", choices=list(EFFECTS), default="none"),
     )
 
 
@@ -237,7 +274,8 @@ def main():
             check_mode=module.check_mode,
             timeout=p["validate_timeout"],
             run=module.run_command,
-            ensure_argv=p["ensure"],
+            commands=p["apply"],
+            effect_at_least=p["effect_at_least"],
         )
     except BrokerFilesError as exc:
         module.fail_json(msg=str(exc))

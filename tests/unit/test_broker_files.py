@@ -192,31 +192,51 @@ def test_a_validation_that_hangs_is_stopped_and_nothing_live_changes(tmp_path, d
     assert not os.path.exists(os.path.join(live, "mosquitto.conf"))
 
 
-def _ensure_argv(tmp_path, lines="running", rc=0):
-    """A stand-in for the helper's ensure-running: appends to a log, prints ``lines``, exits ``rc``."""
-    log = tmp_path / "ensure.log"
-    code = f"open({str(log)!r}, 'a').write('ran\\n'); print({lines!r}); raise SystemExit({rc})"
+def _helper(tmp_path, name, lines="running", rc=0):
+    """A stand-in for one of the helper's commands: appends its name to a log, prints ``lines``, exits ``rc``."""
+    log = tmp_path / "helper.log"
+    code = f"open({str(log)!r}, 'a').write({name!r} + '\\n'); print({lines!r}); raise SystemExit({rc})"
     return [sys.executable, "-c", code], log
 
 
-def test_ensure_runs_only_when_the_broker_needs_nothing(tmp_path, dirs):
+def _commands(tmp_path):
+    restart, log = _helper(tmp_path, "restart", "restarted")
+    reload, _log = _helper(tmp_path, "reload", "reloaded")
+    ensure, _log = _helper(tmp_path, "none", "started\nsnapshot")
+    return dict(restart=restart, reload=reload, none=ensure), log
+
+
+def test_the_command_for_the_effect_runs_last_in_the_same_run(tmp_path, dirs):
     live, staging, directories = dirs
     check = Validator(tmp_path, staging)
-    argv, log = _ensure_argv(tmp_path, "started\nsnapshot")
-    first = apply(live, staging, files(), directories, check.argv, ensure_argv=argv)
-    assert first["effect"] == "restart" and "ensured" not in first and not log.exists()  # the restart starts it
-    assert apply(live, staging, files(crt="NEW\n"), directories, check.argv, ensure_argv=argv).get("ensured") is None
-    again = apply(live, staging, files(crt="NEW\n"), directories, check.argv, ensure_argv=argv)
-    assert again["effect"] == "none" and again["ensured"] == ["started", "snapshot"] and not again["changed"]
-    assert log.read_text() == "ran\n"
-    checked = apply(live, staging, files(crt="NEW\n"), directories, check.argv, check_mode=True, ensure_argv=argv)
-    assert "ensured" not in checked and log.read_text() == "ran\n"  # never in check mode
+    commands, log = _commands(tmp_path)
+    first = apply(live, staging, files(), directories, check.argv, commands=commands)
+    assert first["effect"] == "restart" and first["applied"] == "restart" and first["applied_output"] == ["restarted"]
+    second = apply(live, staging, files(crt="NEW\n"), directories, check.argv, commands=commands)
+    assert second["effect"] == "reload" and second["applied"] == "reload"
+    again = apply(live, staging, files(crt="NEW\n"), directories, check.argv, commands=commands)
+    assert again["effect"] == "none" and again["applied_output"] == ["started", "snapshot"] and not again["changed"]
+    assert log.read_text() == "restart\nreload\nnone\n"
+    checked = apply(live, staging, files(crt="NEWER\n"), directories, check.argv, check_mode=True, commands=commands)
+    assert checked["effect"] == "reload" and "applied" not in checked and log.read_text().count("\n") == 3
 
 
-def test_an_ensure_that_fails_fails_with_its_output(tmp_path, dirs):
+def test_effect_at_least_restarts_a_broker_whose_files_need_less(tmp_path, dirs):
+    # after a package install or upgrade the new binary must serve, whatever the files need
+    live, staging, directories = dirs
+    check = Validator(tmp_path, staging)
+    commands, log = _commands(tmp_path)
+    apply(live, staging, files(), directories, check.argv)
+    result = apply(live, staging, files(), directories, check.argv, commands=commands, effect_at_least="restart")
+    assert not result["changed"] and result["effect"] == "restart" and result["applied"] == "restart"
+    reload = apply(live, staging, files(crt="NEW\n"), directories, check.argv, commands=commands)
+    assert reload["applied"] == "reload" and log.read_text() == "restart\nreload\n"
+
+
+def test_a_command_that_fails_fails_with_its_output(tmp_path, dirs):
     live, staging, directories = dirs
     check = Validator(tmp_path, staging)
     apply(live, staging, files(), directories, check.argv)
-    argv, _log = _ensure_argv(tmp_path, "start failed and no other last-good config exists (broker DOWN)", rc=1)
+    argv, _log = _helper(tmp_path, "none", "start failed and no other last-good config exists (broker DOWN)", rc=1)
     with pytest.raises(BrokerFilesError, match=r"failed \(exit 1\):\n.*broker DOWN"):
-        apply(live, staging, files(), directories, check.argv, ensure_argv=argv)
+        apply(live, staging, files(), directories, check.argv, commands=dict(none=argv))

@@ -296,6 +296,9 @@ class Service:
 
     def start(self):
         if self.args.mode == "systemd":
+            # The hardening drop-in may have changed in this run (files.yml writes it with the broker's files and
+            # restarts in the same module run): systemd must read it before it starts the unit.
+            subprocess.run(["systemctl", "daemon-reload"], check=False)
             subprocess.run(["systemctl", "start", self.args.unit], check=False)
         else:
             run_dir = os.path.dirname(self.args.pid_file)
