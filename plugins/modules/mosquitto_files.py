@@ -107,7 +107,7 @@ options:
       - The commands (argv) that make the broker take the files, by RV(effect); the one for RV(effect) runs last, in
         the same module run, never in check mode. A non-zero exit fails the task with the command's output (the
         C(mosquitto) role's helper then says whether it put the last good files back and whether the broker is up).
-      - The C(mosquitto) role passes its helper's C(restart), C(reload) and C(ensure-running) (for C(none): start
+      - The C(mosquitto) role passes its helper's C(restart), C(reload) and C(ensure-running) (for C(none), start
         the broker when it does not run), so that a broker play is one module run for the files and the broker.
     type: dict
     suboptions:
